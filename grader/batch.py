@@ -1,0 +1,125 @@
+"""Batches: many submissions through the pipeline, each Result written as it finishes,
+resumable (a submission already graded with the same hash, assignment version and grader
+version is skipped), a local worker pool or Ray."""
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+from . import __version__, expectations, pipeline, report
+from .assignment import Assignment
+from .result import Result
+from .submission import sha256_of
+
+SUBMISSION_SUFFIXES = {".ipynb", ".py", ".zip"}
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """A directory that is not itself a submission means every submission inside it."""
+    out = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir() and not _is_single_submission(p):
+            out += sorted(c for c in p.iterdir() if (c.is_dir() or c.suffix in SUBMISSION_SUFFIXES)
+                          and not c.name.startswith("."))
+        else:
+            out.append(p)
+    return out
+
+
+def _is_single_submission(d: Path) -> bool:
+    # a folder with a notebook or module at its top and no sub-submissions is one student's work
+    top = [c for c in d.iterdir() if not c.name.startswith(".")]
+    return any(c.suffix in {".ipynb", ".py"} for c in top) and not any(c.suffix == ".zip" for c in top)
+
+
+def names(paths: list[Path]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for p in paths:
+        base = re.sub(r"[^\w.-]+", "_", p.stem if p.is_file() else p.name) or "submission"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(base if n == 0 else f"{base}-{n + 1}")
+    return out
+
+
+def _already(folder: Path, path: Path, assignment: Assignment) -> Result | None:
+    f = folder / "result.json"
+    if not f.is_file():
+        return None
+    try:
+        r = Result.from_dict(json.loads(f.read_text()))
+    except (ValueError, TypeError, KeyError):
+        return None
+    try:
+        sha = sha256_of(path) if path.exists() else ""
+    except OSError:
+        return None
+    if (r.submission_sha256, r.assignment_version, r.grader_version) == (sha, assignment.version, __version__):
+        return r
+    return None
+
+
+def crashed_result(path: Path, assignment: Assignment, opts, err: BaseException) -> Result:
+    """The grader's own failure on one submission is recorded, never lost, and the batch goes on."""
+    from .judge import judge
+    reason = f"the grader failed on this submission: {type(err).__name__}: {err}"[:500]
+    items = judge(assignment, {}, {}, None, reason=reason)
+    return Result(assignment.slug, path.name, "", __version__, opts.device, "crashed", reason, items,
+                  0.0, assignment.auto_max, assignment.manual_max, 0.0, 0.0, {}, [], {},
+                  assignment_version=assignment.version)
+
+
+def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path) -> Result:
+    folder = out / name
+    try:
+        result, nb = pipeline.grade(path, assignment, expected, opts, name)
+    except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
+        traceback.print_exc()
+        result, nb = crashed_result(path, assignment, opts, e), None
+    report.write(result, assignment, folder, nb)
+    return result
+
+
+def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 1, backend: str = "local",
+        resume: bool = True, on_done: Callable[[Result], None] | None = None) -> list[Result]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = expand(paths)
+    labels = names(paths)
+    opts.hide = sorted({*opts.hide, str(out.resolve()), str(expectations.cache_root()),
+                        *[str(p.resolve()) for p in paths]})
+    results: dict[int, Result] = {}
+    todo = []
+    for i, (p, n) in enumerate(zip(paths, labels)):
+        done = _already(out / n, p, assignment) if resume else None
+        if done:
+            results[i] = done
+            if on_done:
+                on_done(done)
+        else:
+            todo.append(i)
+    if todo:
+        expected = expectations.get(assignment, opts)
+        if backend == "ray":
+            from . import distributed
+            for i, r in zip(todo, distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
+                                                  assignment, expected, opts, out)):
+                results[i] = r
+                if on_done:
+                    on_done(r)
+        else:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out): i for i in todo}
+                for f in as_completed(futures):
+                    results[futures[f]] = f.result()
+                    if on_done:
+                        on_done(results[futures[f]])
+                    report.write_gradebook([results[k] for k in sorted(results)], assignment, out)
+    ordered = [results[i] for i in sorted(results)]
+    report.write_gradebook(ordered, assignment, out)
+    return ordered

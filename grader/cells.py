@@ -1,0 +1,142 @@
+"""Which cells to run, and how much of each, in `definitions` mode.
+
+Tagged notebooks (`train`/`report` tags) are trusted: tagged cells are skipped, the others
+run whole. Untagged notebooks (a Colab export with its training loop, `!pip install` and
+`%matplotlib` at top level) go through an AST filter that keeps what defines things
+(imports, classes, functions, cheap assignments such as ANSWERS) and drops what does work
+(loops, `with` blocks, training/plotting/sampling calls, shell escapes)."""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+SKIP_TAGS = {"train", "report", "skip-grading"}
+HEAVY = re.compile(r"fit|train|sampl|generat|evaluat|predict|download|urlretriev|savefig|show|plot|imshow|"
+                   r"mount|infer|experiment|epoch|loop|run_|summary|display|tensorboard", re.I)
+SAFE_CALL = re.compile(r"seed|filterwarnings|simplefilter|^append$|^insert$|set_printoptions|deterministic|"
+                       r"enable_numpy_behavior|set_floatx|setLevel|basicConfig|^register|^set_default|"
+                       r"set_num_threads|disable_warnings|^update$", re.I)
+_SHELL_CELL_MAGICS = {"bash", "sh", "shell", "script", "system", "html", "javascript", "js", "latex", "markdown", "svg"}
+_TRANSPARENT_CELL_MAGICS = {"time", "capture", "timeit", "prun"}
+
+
+@dataclass
+class CellPlan:
+    index: int
+    source: str | None  # None: skip
+    note: str = ""  # why skipped or trimmed
+
+
+def _callee(node: ast.Call) -> str:
+    f = node.func
+    while isinstance(f, ast.Call):
+        f = f.func
+    if isinstance(f, ast.Attribute):
+        return f.attr
+    if isinstance(f, ast.Name):
+        return f.id
+    return ""
+
+
+def _is_ipython_call(node: ast.Call) -> bool:
+    f = node.func
+    return (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Call)
+            and _callee(f.value) == "get_ipython" and f.attr in {"system", "run_line_magic", "run_cell_magic", "getoutput"})
+
+
+def _has_heavy_call(node: ast.AST) -> bool:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call) and (HEAVY.search(_callee(sub)) or _is_ipython_call(sub)):
+            return True
+    return False
+
+
+def keep_statement(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                         ast.Global, ast.Pass)):
+        return True
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Delete, ast.Assert)):
+        return not _has_heavy_call(stmt)
+    if isinstance(stmt, ast.If):
+        test = ast.unparse(stmt.test)
+        if "__name__" in test and "__main__" in test:
+            return False
+        return all(keep_statement(s) for s in stmt.body + stmt.orelse) and not _has_heavy_call(stmt.test)
+    if isinstance(stmt, ast.Try):
+        return all(keep_statement(s) for s in stmt.body)
+    if isinstance(stmt, ast.Expr):
+        v = stmt.value
+        if isinstance(v, ast.Constant):
+            return True
+        if isinstance(v, ast.Call) and not _is_ipython_call(v):
+            return bool(SAFE_CALL.search(_callee(v))) and not _has_heavy_call(v)
+        return False
+    return False  # for/while/with/async, raise at top level of a notebook cell, match, ...
+
+
+def _transform(source: str) -> str:
+    from IPython.core.inputtransformer2 import TransformerManager
+    return TransformerManager().transform_cell(source)
+
+
+def _guard_imports(seg: str, stmt: ast.stmt) -> str:
+    """A missing optional module (google.colab, wandb) must not stop the cell's definitions."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)) and "\n" not in seg.strip():
+        return f"try:\n    {seg.strip()}\nexcept ModuleNotFoundError as _grader_e:\n    print('skipped import:', _grader_e)"
+    return seg
+
+
+def filter_source(source: str) -> tuple[str | None, str]:
+    """The part of one cell worth running for grading, and a note on what was dropped."""
+    lines = source.splitlines()
+    first = lines[0].strip() if lines else ""
+    if first.startswith("%%"):
+        magic = first[2:].split()[0] if len(first) > 2 else ""
+        if magic in _SHELL_CELL_MAGICS:
+            return None, f"%%{magic} cell"
+        if magic == "writefile":
+            return source, ""
+        if magic in _TRANSPARENT_CELL_MAGICS:
+            source = "\n".join(lines[1:])
+        else:
+            return None, f"%%{magic} cell"
+    try:
+        code = _transform(source)
+        tree = ast.parse(code)
+    except SyntaxError as e:
+        return source, f"syntax error at line {e.lineno}"  # run it anyway: the error is the student's record
+    code_lines = code.splitlines()
+    kept, dropped = [], 0
+    for stmt in tree.body:
+        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+        seg = "\n".join(code_lines[start - 1: stmt.end_lineno])
+        if keep_statement(stmt):
+            kept.append(_guard_imports(seg, stmt))
+        else:
+            dropped += 1
+    if not kept:
+        return None, "no definitions"
+    return "\n".join(kept), (f"{dropped} top-level statement(s) skipped" if dropped else "")
+
+
+def plan(nb, mode: str = "definitions") -> list[CellPlan]:
+    code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    if mode == "full":
+        return [CellPlan(i, c.source) for i, c in code_cells]
+    tagged = any(SKIP_TAGS & set(c.metadata.get("tags", [])) for _, c in code_cells)
+    out = []
+    for i, c in code_cells:
+        tags = SKIP_TAGS & set(c.metadata.get("tags", []))
+        if tags:
+            out.append(CellPlan(i, None, f"tagged {', '.join(sorted(tags))}"))
+        elif tagged:
+            src = c.source
+            # even in a tagged notebook, shell escapes (pip installs) are not run
+            if any(l.lstrip().startswith(("!", "%pip", "%conda")) for l in src.splitlines()):
+                src = "\n".join(l for l in src.splitlines() if not l.lstrip().startswith(("!", "%pip", "%conda")))
+            out.append(CellPlan(i, src))
+        else:
+            src, note = filter_source(c.source)
+            out.append(CellPlan(i, src, note))
+    return out

@@ -1,0 +1,48 @@
+"""Expectations: the reference solution run through the same probe plan, cached by
+content hash (reference files, assignment.toml, probe helpers, engine code, device)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from . import pipeline
+from .assignment import Assignment
+from .probe import observations
+
+ENGINE = Path(__file__).resolve().parent
+
+
+class ReferenceFailed(RuntimeError):
+    """The reference solution did not produce an observation: an authoring error."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("GRADER_CACHE", Path.home() / ".cache" / "grader"))
+
+
+def key(assignment: Assignment, device: str) -> str:
+    h = hashlib.sha256(assignment.fingerprint().encode())
+    for p in sorted(ENGINE.rglob("*.py")):
+        h.update(p.read_bytes())
+    h.update(device.encode())
+    return h.hexdigest()[:24]
+
+
+def get(assignment: Assignment, opts: pipeline.Options) -> dict:
+    folder = cache_root() / "expectations" / assignment.slug / key(assignment, opts.device)
+    index = folder / "index.json"
+    if index.is_file():
+        keys = json.loads(index.read_text())
+        return {k: observations.load(folder, k) for k in keys}
+    obs = pipeline.observe(assignment.reference, assignment, opts, name="reference")
+    failed = {k: o.error for k, o in obs.observations.items() if not o.ok}
+    if obs.status != "graded" or failed or not obs.observations:
+        detail = "; ".join(f"{k}: {e}" for k, e in failed.items()) or obs.reason
+        raise ReferenceFailed(f"{assignment.slug}: the reference solution failed its own probes: {detail}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, o in obs.observations.items():
+        observations.dump(o.value, folder, k)
+    index.write_text(json.dumps(sorted(obs.observations)))
+    return {k: o.value for k, o in obs.observations.items()}

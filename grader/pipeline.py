@@ -1,0 +1,94 @@
+"""One submission, one pipeline: load -> execute -> probe -> judge -> (report)."""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, execute, judge, probe, sandbox, submission
+from .assignment import Assignment
+from .result import Result
+
+
+@dataclass
+class Options:
+    mode: str = "definitions"  # or "full"
+    device: str = "cpu"  # resolved: cpu or cuda
+    gpus: str = ""
+    hide: list[str] = field(default_factory=list)
+    seed: int = 0
+    threads: int = 0
+
+
+@dataclass
+class Observed:
+    submission: submission.Submission
+    execution: execute.Execution | None
+    observations: dict
+    status: str
+    reason: str
+    timings: dict
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        try:
+            import torch
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            return "cpu"
+    return device
+
+
+def observe(path: Path, assignment: Assignment, opts: Options, name: str | None = None) -> Observed:
+    """Load, execute and probe; never raises for anything the submission does."""
+    t0 = time.monotonic()
+    sub = submission.load(path, assignment.entry, name)
+    if not sub.ok:
+        return Observed(sub, None, {}, "unreadable", sub.reason, {"execute_s": 0.0, "probe_s": 0.0})
+    b = assignment.budget
+    session = execute.Session(sub, b.cell_timeout_s, b.total_s, b.memory_mb, opts.device, opts.gpus,
+                              hide=opts.hide, threads=opts.threads)
+    try:
+        ex = execute.execute(sub, session, opts.mode)
+        t1 = time.monotonic()
+        status, reason = "graded", ""
+        if session.client is None and not session._restart():
+            status, reason = "crashed", ex.reason or "the kernel could not be started"
+            observed = {}
+        else:
+            # the probes get their own budget: the notebook's time is not theirs
+            session.deadline = time.monotonic() + b.probe_timeout_s * max(1, len(probe.probes(assignment)))
+            session.watchdog.deadline = session.deadline
+            observed = probe.collect(session, assignment, opts.seed)
+        t2 = time.monotonic()
+    finally:
+        session.close()
+    return Observed(sub, ex, observed, status, reason,
+                    {"execute_s": round(t1 - t0, 3), "probe_s": round(t2 - t1, 3)})
+
+
+def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, name: str | None = None):
+    """Returns (Result, executed notebook or None)."""
+    obs = observe(path, assignment, opts, name)
+    sub = obs.submission
+    t = time.monotonic()
+    items = judge.judge(assignment, obs.observations, expected, sub.notebook,
+                        reason=obs.reason if obs.status != "graded" else "")
+    auto = round(sum(i.points for i in items if i.kind == "auto"), 4)
+    result = Result(
+        assignment=assignment.slug, assignment_version=assignment.version,
+        submission=Path(path).name, submission_sha256=sub.sha256, grader_version=__version__,
+        device=opts.device, status=obs.status, reason=obs.reason, items=items,
+        auto_points=auto, auto_max=assignment.auto_max, manual_max=assignment.manual_max, total=auto,
+        timings={**obs.timings, "judge_s": round(time.monotonic() - t, 3)},
+        cells=obs.execution.cells if obs.execution else [], sandbox=sandbox.describe(),
+    )
+    if obs.execution and not result.reason:
+        bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")
+               for c in obs.execution.cells if c.status in {"timeout", "crashed"}]
+        result.reason = "; ".join(filter(None, [obs.execution.reason if obs.execution.status != "ok" else "", *bad]))
+    if sub.root:
+        shutil.rmtree(sub.root, ignore_errors=True)
+    return result, (obs.execution.notebook if obs.execution else None)

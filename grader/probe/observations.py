@@ -1,0 +1,69 @@
+"""Observations cross the sandbox boundary as JSON plus an .npz of arrays (no pickle).
+The loader checks size and type; nothing else from the sandbox is believed."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+def _encode(value, arrays: dict):
+    if isinstance(value, dict):
+        return {str(k): _encode(v, arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, arrays) for v in value]
+    if isinstance(value, np.ndarray):
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return {"__ndarray__": key}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return {"__repr__": repr(value)[:200], "__type__": type(value).__name__}
+
+
+def _decode(value, arrays):
+    if isinstance(value, dict):
+        if set(value) == {"__ndarray__"}:
+            return arrays[value["__ndarray__"]]
+        if set(value) == {"__float__"}:
+            return float(value["__float__"])
+        return {k: _decode(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays) for v in value]
+    return value
+
+
+def dump(obs, directory: Path, key: str) -> None:
+    arrays: dict = {}
+    doc = _encode(obs, arrays)
+    if arrays:
+        np.savez(directory / f"{key}.npz", **arrays)
+    (directory / f"{key}.json").write_text(json.dumps(doc))
+
+
+def load(directory: Path, key: str):
+    """Returns the observation; raises ValueError when it is missing, too big or malformed."""
+    path = directory / f"{key}.json"
+    if not path.is_file():
+        raise ValueError("no observation was written")
+    npz = directory / f"{key}.npz"
+    size = path.stat().st_size + (npz.stat().st_size if npz.is_file() else 0)
+    if size > MAX_BYTES:
+        raise ValueError(f"observation too large ({size} bytes)")
+    doc = json.loads(path.read_text())
+    arrays = {}
+    if npz.is_file():
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    try:
+        return _decode(doc, arrays)
+    except KeyError as e:
+        raise ValueError(f"observation refers to a missing array {e}") from None

@@ -1,0 +1,170 @@
+"""Load stage: turn whatever a student handed in into a notebook in a fresh workspace.
+
+Unreadable input never raises: it yields a Submission with status "unreadable" and a
+reason, which the pipeline turns into a Result with every item at zero."""
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+MAX_BYTES = 200 * 1024 * 1024  # a submission (or zip member total) larger than this is refused
+_IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+@dataclass
+class Submission:
+    name: str
+    source: Path
+    sha256: str
+    workspace: Path | None  # the working directory: the entry file's folder
+    notebook: nbformat.NotebookNode | None
+    entry: str = ""
+    status: str = "ok"  # ok or unreadable
+    reason: str = ""
+    root: Path | None = None  # the temporary tree to remove when grading is done
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for p in files:
+        if path.is_dir():
+            h.update(str(p.relative_to(path)).encode())
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+_CELL_MARK = re.compile(r"^# %%(?P<md> \[markdown\])?(?P<rest>.*)$")
+_TAGS = re.compile(r"tags\s*=\s*\[([^\]]*)\]")
+
+
+def notebook_from_py(text: str) -> nbformat.NotebookNode:
+    """A .py file becomes a notebook: one cell, or one per `# %%` marker (Jupytext percent
+    format, with `tags=[...]` and `[markdown]` honoured)."""
+    nb = nbformat.v4.new_notebook()
+    cells: list[tuple[str, list[str], list[str]]] = []  # (type, tags, lines)
+    current = ("code", [], [])
+    for line in text.splitlines():
+        m = _CELL_MARK.match(line)
+        if m:
+            if current[2] and any(l.strip() for l in current[2]):
+                cells.append(current)
+            tags_m = _TAGS.search(m.group("rest") or "")
+            tags = [t.strip().strip("'\"") for t in tags_m.group(1).split(",") if t.strip()] if tags_m else []
+            current = ("markdown" if m.group("md") else "code", tags, [])
+        else:
+            current[2].append(line)
+    if any(l.strip() for l in current[2]):
+        cells.append(current)
+    for kind, tags, lines in cells:
+        if kind == "markdown":
+            src = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in lines).strip("\n")
+            cell = nbformat.v4.new_markdown_cell(src)
+        else:
+            cell = nbformat.v4.new_code_cell("\n".join(lines).strip("\n"))
+        if tags:
+            cell.metadata["tags"] = tags
+        nb.cells.append(cell)
+    return nb
+
+
+def _read_notebook(path: Path) -> nbformat.NotebookNode:
+    if path.suffix == ".py":
+        return notebook_from_py(path.read_text(encoding="utf-8", errors="replace"))
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    if not raw.strip():
+        raise ValueError(f"{path.name} is empty")
+    try:
+        nb = nbformat.reads(raw, as_version=4)
+    except Exception as e:  # nbformat raises several types for bad JSON
+        raise ValueError(f"{path.name} is not a valid notebook (JSON): {str(e).splitlines()[0][:200]}") from None
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError:
+        # Colab and old Jupyter write slightly off-schema notebooks; keep what can run.
+        nb = nbformat.v4.upgrade(nb) if nb.get("nbformat", 4) < 4 else nb
+    for cell in nb.cells:
+        cell.setdefault("metadata", {})
+        if cell.get("cell_type") == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+    return nb
+
+
+def find_entry(root: Path, patterns: tuple[str, ...]) -> Path | None:
+    """The file to execute inside a zip or directory: the first pattern that matches,
+    a notebook preferred over a module by the assignment's order."""
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not _IGNORED_PARTS & set(p.relative_to(root).parts)]
+    for pattern in patterns:
+        hits = [p for p in files if fnmatch.fnmatch(p.name, pattern)]
+        if hits:
+            # the shallowest, then the largest: a submission's main file, not a helper
+            hits.sort(key=lambda p: (len(p.relative_to(root).parts), -p.stat().st_size))
+            return hits[0]
+    return None
+
+
+def _unpack_zip(path: Path, dest: Path) -> None:
+    with zipfile.ZipFile(path) as zf:
+        total = sum(i.file_size for i in zf.infolist())
+        if total > MAX_BYTES:
+            raise ValueError(f"{path.name} unpacks to {total / 1e6:.0f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
+        for info in zf.infolist():
+            target = (dest / info.filename).resolve()
+            if not str(target).startswith(str(dest.resolve())):
+                raise ValueError(f"{path.name} holds a path outside the archive: {info.filename}")
+        zf.extractall(dest)
+
+
+def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -> Submission:
+    path = Path(path)
+    name = name or path.stem
+    try:
+        sha = sha256_of(path) if path.exists() else ""
+    except OSError as e:
+        return Submission(name, path, "", None, None, status="unreadable", reason=f"cannot read {path}: {e}")
+    workspace = Path(tempfile.mkdtemp(prefix="grader-ws-"))
+    files = workspace / "files"
+    try:
+        if not path.exists():
+            raise ValueError(f"{path} does not exist")
+        if path.is_dir():
+            shutil.copytree(path, files, ignore=shutil.ignore_patterns(*_IGNORED_PARTS))
+        elif path.suffix == ".zip" or zipfile.is_zipfile(path):
+            files.mkdir()
+            try:
+                _unpack_zip(path, files)
+            except zipfile.BadZipFile:
+                raise ValueError(f"{path.name} is not a readable zip archive") from None
+        elif path.suffix in {".ipynb", ".py"}:
+            if path.stat().st_size > MAX_BYTES:
+                raise ValueError(f"{path.name} is over the size limit")
+            files.mkdir()
+            shutil.copy2(path, files / path.name)
+        else:
+            raise ValueError(f"{path.name}: expected a .ipynb, .py, .zip or a directory")
+        entry = find_entry(files, entry_patterns)
+        if entry is None:
+            raise ValueError(f"{path.name} holds no notebook or module matching {', '.join(entry_patterns)}")
+        # The entry's folder becomes the working directory, so its companions import.
+        nb = _read_notebook(entry)
+        if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
+            raise ValueError(f"{entry.name} has no code")
+        return Submission(name, path, sha, entry.parent, nb, entry=str(entry.relative_to(files)), root=workspace)
+    except (ValueError, OSError, UnicodeDecodeError) as e:
+        shutil.rmtree(workspace, ignore_errors=True)
+        return Submission(name, path, sha, None, None, status="unreadable", reason=str(e))

@@ -1,0 +1,94 @@
+"""Pretrain the PA2 model and save the weights students load in C8.
+
+Plays the part of the course's `pixel_cnn_e5.h5`: trains `build_model()` from
+solution.py (3,571,925 parameters) on the rendered calligraphy glyphs and writes a
+Keras-3 `.weights.h5` file (weights matched by attribute path).
+
+    python reference/pixelcnn-calligraphy/pretrain.py                  # shipped fixture, ~15 min CPU
+    python reference/pixelcnn-calligraphy/pretrain.py --data /path/pa2 --minutes 60
+
+`--data` is a folder with train/ and test/ (the fixture by default).  Training uses
+plain Adam (lr 1e-3, no EMA) and stops after `--minutes` of wall clock; the test
+binary cross-entropy of a fresh seeded model and of the model with the saved weights
+loaded are printed (evaluate_bce on the test folder).
+"""
+import argparse
+import os
+import re
+import sys
+import time
+import types
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+DATA = REPO / "assignments" / "pixelcnn-calligraphy" / "data"
+
+
+def load_solution(path=HERE / "solution.py"):
+    """Execute solution.py without its `train`/`report`-tagged cells."""
+    src = Path(path).read_text()
+    cells = re.split(r"^(?=# %%)", src, flags=re.M)
+    code = "".join(c for c in cells if not re.match(r"# %%.*tags=", c))
+    mod = types.ModuleType("pixelcnn_solution")
+    sys.modules[mod.__name__] = mod
+    exec(compile(code, str(path), "exec"), mod.__dict__)
+    return mod
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(DATA / "pa2"), help="folder with train/ and test/")
+    ap.add_argument("--out", default=str(DATA / "pixel_cnn_pretrained.weights.h5"))
+    ap.add_argument("--minutes", type=float, default=15.0, help="wall-clock training budget")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    import keras
+    import numpy as np
+
+    S = load_solution()
+    train_ds = S.CalligraphyDataset(os.path.join(args.data, "train"), batch_size=args.batch_size,
+                                    shuffle=True, seed=args.seed)
+    test_ds = S.CalligraphyDataset(os.path.join(args.data, "test"), batch_size=32)
+
+    keras.utils.set_random_seed(args.seed)
+    model = S.build_model()
+    print(f"parameters: {model.count_params():,}")
+    bce_before = S.evaluate_bce(model, test_ds)
+    print(f"test BCE, fresh seeded init: {bce_before:.4f}", flush=True)
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr),
+                  loss="binary_crossentropy")
+    t0, step, epoch = time.time(), 0, 0
+    budget = args.minutes * 60
+    while time.time() - t0 < budget:
+        losses = []
+        for k in range(len(train_ds)):
+            x, y = train_ds[k]
+            losses.append(float(model.train_on_batch(x, y)))
+            step += 1
+            if time.time() - t0 >= budget:
+                break
+        train_ds.on_epoch_end()
+        epoch += 1
+        print(f"epoch {epoch} step {step} train BCE {np.mean(losses):.4f} "
+              f"({time.time() - t0:.0f}s)", flush=True)
+    # Save through a fresh build_model(): its optimizer is unbuilt (iterations and learning
+    # rate only), so the file holds the model weights without Adam's moment estimates
+    # (~14 MB instead of ~43 MB) and loads into build_model() without a mismatch warning.
+    export = S.build_model()
+    export.set_weights(model.get_weights())
+    export.save_weights(args.out)
+    print(f"saved {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB) after {step} steps")
+
+    fresh = S.build_model()
+    fresh.load_weights(args.out)
+    bce_after = S.evaluate_bce(fresh, test_ds)
+    print(f"test BCE, fresh model + load_weights: {bce_after:.4f} (before {bce_before:.4f})")
+
+
+if __name__ == "__main__":
+    main()
