@@ -3,7 +3,9 @@ resumable (a submission already graded with the same hash, assignment version an
 version is skipped), a local worker pool or Ray."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import queue
 import re
 import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -19,22 +21,17 @@ SUBMISSION_SUFFIXES = {".ipynb", ".py", ".zip"}
 
 
 def expand(paths: list[Path]) -> list[Path]:
-    """A directory that is not itself a submission means every submission inside it."""
+    """A directory means every submission inside it: its notebooks, modules, zips and
+    sub-folders (a sub-folder is one student's folder submission)."""
     out = []
     for p in paths:
         p = Path(p)
-        if p.is_dir() and not _is_single_submission(p):
+        if p.is_dir():
             out += sorted(c for c in p.iterdir() if (c.is_dir() or c.suffix in SUBMISSION_SUFFIXES)
-                          and not c.name.startswith("."))
+                          and not c.name.startswith((".", "__")))
         else:
             out.append(p)
     return out
-
-
-def _is_single_submission(d: Path) -> bool:
-    # a folder with a notebook or module at its top and no sub-submissions is one student's work
-    top = [c for c in d.iterdir() if not c.name.startswith(".")]
-    return any(c.suffix in {".ipynb", ".py"} for c in top) and not any(c.suffix == ".zip" for c in top)
 
 
 def names(paths: list[Path]) -> list[str]:
@@ -75,21 +72,45 @@ def crashed_result(path: Path, assignment: Assignment, opts, err: BaseException)
                   assignment_version=assignment.version)
 
 
-def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path) -> Result:
+def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path,
+              gpus: "queue.Queue[str] | None" = None) -> Result:
     folder = out / name
+    gpu = gpus.get() if gpus is not None else None
     try:
-        result, nb = pipeline.grade(path, assignment, expected, opts, name)
+        job_opts = dataclasses.replace(opts, gpus=gpu) if gpu is not None else opts
+        result, nb = pipeline.grade(path, assignment, expected, job_opts, name)
     except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
         traceback.print_exc()
         result, nb = crashed_result(path, assignment, opts, e), None
+    finally:
+        if gpu is not None:
+            gpus.put(gpu)
     report.write(result, assignment, folder, nb)
     return result
 
 
+def gpu_queue(opts, jobs: int) -> "queue.Queue[str] | None":
+    """One GPU per running submission, handed out through CUDA_VISIBLE_DEVICES."""
+    if opts.device != "cuda":
+        return None
+    try:
+        import torch
+        n = torch.cuda.device_count()
+    except ImportError:
+        n = 0
+    q: queue.Queue[str] = queue.Queue()
+    for i in range(max(1, n)):
+        q.put(str(i))
+    return q
+
+
 def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 1, backend: str = "local",
-        resume: bool = True, on_done: Callable[[Result], None] | None = None) -> list[Result]:
+        resume: bool = True, on_done: Callable[[Result], None] | None = None,
+        expand_dirs: bool = True) -> list[Result]:
+    """Grade `paths` (with expand_dirs, a folder means the submissions inside it; without,
+    each path is one submission, a folder included)."""
     out.mkdir(parents=True, exist_ok=True)
-    paths = expand(paths)
+    paths = expand(paths) if expand_dirs else [Path(p) for p in paths]
     labels = names(paths)
     opts.hide = sorted({*opts.hide, str(out.resolve()), str(expectations.cache_root()),
                         *[str(p.resolve()) for p in paths]})
@@ -107,14 +128,17 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
         expected = expectations.get(assignment, opts)
         if backend == "ray":
             from . import distributed
-            for i, r in zip(todo, distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
-                                                  assignment, expected, opts, out)):
-                results[i] = r
+            index = {labels[i]: i for i in todo}
+            for name, r in distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
+                                           assignment, expected, opts, out):
+                results[index[name]] = r
                 if on_done:
                     on_done(r)
         else:
+            gpus = gpu_queue(opts, jobs)
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out): i for i in todo}
+                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out, gpus): i
+                           for i in todo}
                 for f in as_completed(futures):
                     results[futures[f]] = f.result()
                     if on_done:

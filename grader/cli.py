@@ -48,14 +48,16 @@ def list_() -> None:
     console.print(t)
 
 
-def _run_batch(a, paths: list[Path], out: Path, opts, jobs: int, backend: str, resume: bool) -> list[Result]:
-    expanded = batch.expand(paths)
+def _run_batch(a, paths: list[Path], out: Path, opts, jobs: int, backend: str, resume: bool,
+               expand_dirs: bool = True) -> list[Result]:
+    expanded = batch.expand(paths) if expand_dirs else paths
     if len(expanded) > 1:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as bar:
             task = bar.add_task(f"grading {a.slug}", total=len(expanded))
-            return batch.run(paths, a, out, opts, jobs, backend, resume, on_done=lambda r: bar.advance(task))
-    return batch.run(paths, a, out, opts, jobs, backend, resume)
+            return batch.run(paths, a, out, opts, jobs, backend, resume, on_done=lambda r: bar.advance(task),
+                             expand_dirs=expand_dirs)
+    return batch.run(paths, a, out, opts, jobs, backend, resume, expand_dirs=expand_dirs)
 
 
 def _gradebook_table(results: list[Result], a) -> Table:
@@ -99,7 +101,7 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
     a = _assignment(slug)
     import tempfile
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
-        r = batch.run([path], a, Path(tmp), _opts(device, mode), resume=False)[0]
+        r = batch.run([path], a, Path(tmp), _opts(device, mode), resume=False, expand_dirs=False)[0]
     t = Table("item", "points", "message")
     for it in r.items:
         if it.kind == "manual":
@@ -126,7 +128,7 @@ def validate(slugs: List[str] = typer.Argument(None), device: str = DeviceOpt) -
         a = _assignment(slug)
         with tempfile.TemporaryDirectory(prefix="grader-validate-") as tmp:
             try:
-                ref, skel = batch.run([a.reference, a.skeleton], a, Path(tmp), opts, resume=False)
+                ref, skel = batch.run([a.reference, a.skeleton], a, Path(tmp), opts, resume=False, expand_dirs=False)
             except expectations.ReferenceFailed as e:
                 console.print(f"[red]{e}[/red]")
                 ok = False
@@ -154,7 +156,7 @@ def demo(out: Path = typer.Option(Path("demo-out"), "--out"), device: str = Devi
             continue
         examples = demo_examples(a)
         console.rule(f"{a.slug}: {len(examples)} example submissions")
-        results = _run_batch(a, examples, out / a.slug, opts, 1, "local", True)
+        results = _run_batch(a, examples, out / a.slug, opts, 1, "local", True, expand_dirs=False)
         console.print(_gradebook_table(results, a))
     console.print(f"per-submission results and feedback under {out}/")
 

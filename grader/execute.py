@@ -113,6 +113,15 @@ class Session:
             sandbox.kill_tree(pid)
         self.client = None
 
+    def ensure_alive(self) -> bool:
+        """True when a kernel is there to run code, restarting a dead one if allowed."""
+        return self.client is not None or self._restart()
+
+    def probe_budget(self, seconds: float) -> None:
+        """The probes get their own time: the notebook's budget is not theirs."""
+        self.deadline = time.monotonic() + seconds
+        self.watchdog.deadline = self.deadline
+
     def _restart(self) -> bool:
         """A dead kernel is replaced and its namespace rebuilt from the cells that ran."""
         self.close()
@@ -185,7 +194,7 @@ class Session:
     def run(self, source: str, timeout: float) -> Outcome:
         """Run code; a killed or dead kernel is restarted (and its namespace replayed) for
         whatever runs next."""
-        if self.client is None and not self._restart():
+        if not self.ensure_alive():
             return Outcome("crashed", 0.0, "DeadKernel", "the kernel could not be restarted")
         out = self._execute(source, timeout)
         if out.status in {"crashed", "timeout"}:

@@ -54,13 +54,11 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
         ex = execute.execute(sub, session, opts.mode)
         t1 = time.monotonic()
         status, reason = "graded", ""
-        if session.client is None and not session._restart():
+        if not session.ensure_alive():
             status, reason = "crashed", ex.reason or "the kernel could not be started"
             observed = {}
         else:
-            # the probes get their own budget: the notebook's time is not theirs
-            session.deadline = time.monotonic() + b.probe_timeout_s * max(1, len(probe.probes(assignment)))
-            session.watchdog.deadline = session.deadline
+            session.probe_budget(b.probe_timeout_s * max(1, len(probe.probes(assignment))))
             observed = probe.collect(session, assignment, opts.seed)
         t2 = time.monotonic()
     finally:

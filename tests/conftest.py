@@ -18,7 +18,8 @@ def grade_all(slug: str, paths, out: Path, jobs: int = 2, mode: str = "definitio
     a = assignment.get(slug)
     if budget:
         a = dataclasses.replace(a, budget=dataclasses.replace(a.budget, **budget))
-    results = batch.run(list(paths), a, out, pipeline.Options(mode=mode, device="cpu"), jobs=jobs, resume=False)
+    results = batch.run(list(paths), a, out, pipeline.Options(mode=mode, device="cpu"), jobs=jobs, resume=False,
+                        expand_dirs=False)
     return a, {r.submission: r for r in results}
 
 

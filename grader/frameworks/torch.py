@@ -143,8 +143,123 @@ def to_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def randomize_state(model, seed_: int = 0) -> None:
+    """Seeded non-trivial values for normalisation layers (affine weights and running
+    statistics), so that outputs under transferred weights depend on every tensor."""
+    g = torch.Generator().manual_seed(seed_)
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in {"running_var"} or (leaf == "weight" and t.dim() == 1):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif leaf == "running_mean" or (leaf == "bias" and t.dim() == 1):
+                t.copy_(0.2 * torch.randn(t.shape, generator=g))
+
+
+def transfer_weights(src, dst) -> dict[str, str]:
+    """Copy every parameter and buffer of `src` into `dst`: by name where both have the
+    name with the same shape, the rest in creation (registration) order, shapes matching.
+    Returns {src name: dst name}; raises ValueError when the two cannot be paired."""
+    s, d = src.state_dict(), dst.state_dict()
+    skip = lambda n: n.endswith("num_batches_tracked")  # noqa: E731
+    mapping = {n: n for n in s if not skip(n) and n in d and d[n].shape == s[n].shape}
+    rest_s = [n for n in s if not skip(n) and n not in mapping]
+    rest_d = [n for n in d if not skip(n) and n not in mapping.values()]
+    if len(rest_s) != len(rest_d):
+        raise ValueError(f"cannot pair the weights: {len(s)} tensors expected, the model has {len(d)}"
+                         + (f" (unpaired: {', '.join(rest_d[:3] or rest_s[:3])})" if rest_d or rest_s else ""))
+    for a, b in zip(rest_s, rest_d):
+        if s[a].shape != d[b].shape:
+            raise ValueError(f"cannot pair the weights: `{b}` has shape {tuple(d[b].shape)}, "
+                             f"expected {tuple(s[a].shape)} (like `{a}`)")
+        mapping[a] = b
+    with torch.no_grad():
+        for a, b in mapping.items():
+            d[b].copy_(s[a])
+    return mapping
+
+
+def permute_input_channels(model, name: str, splits: list[int], order: list[int]) -> None:
+    """Reorder blocks of a convolution weight's input channels in place (for inputs that are
+    concatenations: `splits` the block sizes, `order` the new block order)."""
+    t = model.state_dict()[name]
+    axis = 0 if name.rsplit(".", 1)[0] and isinstance(model.get_submodule(name.rsplit(".", 1)[0]),
+                                                      nn.modules.conv._ConvTransposeNd) else 1
+    if sum(splits) != t.shape[axis]:
+        raise ValueError(f"`{name}` has {t.shape[axis]} input channels, not {sum(splits)}")
+    blocks = torch.split(t.clone(), splits, dim=axis)
+    with torch.no_grad():
+        t.copy_(torch.cat([blocks[i] for i in order], dim=axis))
+
+
 def accepts(fn, name: str) -> bool:
     try:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def _spatial_out(out):
+    """A model's output as one tensor whose last two dims are the image's (H, W)."""
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if not isinstance(out, torch.Tensor) or out.dim() < 3:
+        raise TypeError(f"the model's output is not an image-shaped tensor ({shape_of(out)})")
+    return out
+
+
+def input_gradients(model, x, positions):
+    """Per output position (h, w): a bool mask (H, W) of the input positions whose gradient
+    is non-zero (the output's last two dims are spatial; everything else at that position is
+    reduced through a fixed random projection). x: one input (1, C, H, W); a long input is
+    fed as floats holding the same values. Returns (P, H, W) bool, or None where the model
+    does not let a gradient reach its input (e.g. it casts to long or embeds)."""
+    model.eval()
+    x = x.to(device())
+    P = len(positions)
+    xin = x.detach().float().repeat(P, *[1] * (x.dim() - 1)).requires_grad_(True)
+    try:
+        out = _spatial_out(model(xin))
+    except (RuntimeError, TypeError, IndexError):
+        return None
+    if out.shape[0] != P or not out.requires_grad:
+        return None
+    g = torch.Generator().manual_seed(1234)
+    r = torch.randn(out.shape[1:-2], generator=g).to(out.device) + 3.0
+    hs = torch.tensor([p[0] for p in positions], device=out.device)
+    ws = torch.tensor([p[1] for p in positions], device=out.device)
+    picked = out[torch.arange(P, device=out.device), ..., hs, ws]   # (P, *rest)
+    (picked.float() * r).sum().backward()
+    if xin.grad is None:
+        return None
+    grad = xin.grad.detach().abs().flatten(1, -3).amax(dim=1) if xin.grad.dim() > 3 else xin.grad.detach().abs()
+    return (grad > 0).cpu().numpy()
+
+
+def perturbation_dependence(model, x, pixels, positions, chunk=64):
+    """Black-box dependence: for each input pixel (h, w) in `pixels`, change it (every
+    channel: a long input by +128 mod 256, a float one by +1) and see which output
+    positions in `positions` change. x: one input (1, C, H, W). Returns (K, P) bool."""
+    model.eval()
+    x = x.to(device())
+    K = len(pixels)
+    hs = torch.tensor([p[0] for p in positions], device=x.device)
+    ws = torch.tensor([p[1] for p in positions], device=x.device)
+    found = []
+    with torch.no_grad():
+        for s in range(0, K, chunk):
+            part = pixels[s:s + chunk]
+            batch = x.repeat(len(part) + 1, *[1] * (x.dim() - 1))
+            for k, (h, w) in enumerate(part, 1):
+                if x.dtype in (torch.long, torch.int, torch.int32, torch.int16, torch.uint8):
+                    batch[k, ..., h, w] = (batch[k, ..., h, w] + 128) % 256
+                else:
+                    batch[k, ..., h, w] = batch[k, ..., h, w] + 1.0
+            out = _spatial_out(model(batch)).float()
+            at = out[..., hs, ws]                                   # (B, *rest, P)
+            diff = (at[1:] - at[:1]).abs().flatten(1, -2).amax(dim=1)   # (k, P)
+            scale = at[:1].abs().max().clamp_min(1.0)
+            found.append((diff > 1e-6 * scale).cpu())
+    return torch.cat(found).numpy()

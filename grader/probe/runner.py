@@ -127,7 +127,8 @@ def run(ns: dict, plan_path: str, key: str) -> None:
     sink = io.StringIO()
     try:
         ctx.fw.seed(ctx.seed)
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                ctx.swapped(probe["params"].get("swap", [])):  # student code sees the reference's
             obs = module.observe(ctx, probe["params"])
         observations.dump({"value": obs}, out, key)
     except BaseException as e:  # KeyboardInterrupt included: the probe's time ran out

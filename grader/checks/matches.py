@@ -1,0 +1,131 @@
+"""`matches`: named values computed in the student's kernel by an assignment helper
+(`fn` in probes.py, called as fn(ctx, **args) and returning a dict), each compared with the
+reference's value under the same helper.
+
+Parameters: `fn`, `args`, `keys` (the values judged, default every key of the reference's
+result; each is an equal share of the check), and per key in `compare` (default
+"close"):
+  "close"      numbers / arrays: same shape and within `rtol`/`atol` (params, or per key
+               in `tolerance = { key = { rtol = .., atol = .. } }`); other values: equal;
+  "equal"      exactly equal (arrays: same shape and values);
+  "rows_near"  arrays (N, ...): the same number of rows, and a share `min_share` (default
+               0.95) of the student's rows lie within mean absolute difference `row_tol`
+               (default 0.1) of some reference row (order free);
+  "falls"      a sequence of numbers whose last value is below its first by at least
+               `min_drop` (a share of the first; default 0): the reference's is not used.
+`explain = { key = "..." }` replaces the default message of a key that does not match."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import Verdict, close
+
+
+def observe(ctx, p):
+    fn = getattr(ctx.helpers, p["fn"])
+    out = fn(ctx, **p.get("args", {}))
+    if not isinstance(out, dict):
+        raise TypeError(f"{p['fn']} returned {type(out).__name__}, not a dict")
+    return out
+
+
+def _short(v) -> str:
+    if isinstance(v, np.ndarray):
+        return f"an array of shape {tuple(v.shape)}"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _array(v):
+    if isinstance(v, np.ndarray):
+        return v
+    if isinstance(v, list):
+        try:
+            a = np.asarray(v, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        return a
+    return None
+
+
+def _close(g, w, rtol, atol) -> tuple[bool, str]:
+    if isinstance(w, (np.ndarray, list)) and _array(w) is not None and not (isinstance(w, list) and (
+            not w or not all(isinstance(x, (int, float, list)) for x in w))):
+        wa, ga = _array(w), _array(g)
+        if ga is None:
+            return False, f"expected an array of shape {tuple(wa.shape)}, got {_short(g)}"
+        if ga.shape != wa.shape:
+            return False, f"shape {tuple(ga.shape)}, expected {tuple(wa.shape)}"
+        if ga.dtype.kind not in "biuf" or not np.isfinite(ga.astype(np.float64)).all():
+            return False, "non-numeric or non-finite values"
+        ga64, wa64 = ga.astype(np.float64), wa.astype(np.float64)
+        if np.allclose(ga64, wa64, rtol=rtol, atol=atol):
+            return True, ""
+        n = int((~np.isclose(ga64, wa64, rtol=rtol, atol=atol)).sum())
+        return False, f"{n} of {wa.size} values differ (largest difference {float(np.abs(ga64 - wa64).max()):.3g})"
+    if isinstance(w, (int, float)) and not isinstance(w, bool):
+        if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g):
+            return False, f"expected a number, got {_short(g)}"
+        ok = abs(g - w) <= atol + rtol * abs(w)
+        return ok, "" if ok else f"expected {_short(w)}, got {_short(g)}"
+    ok = close(g, w, rtol, atol)
+    return ok, "" if ok else f"expected {_short(w)}, got {_short(g)}"
+
+
+def _rows_near(g, w, p) -> tuple[bool, str]:
+    wa, ga = _array(w), _array(g)
+    if ga is None or ga.ndim < 1 or ga.shape[1:] != wa.shape[1:]:
+        return False, f"expected rows of shape {tuple(wa.shape[1:])}, got {_short(g)}"
+    if len(ga) != len(wa):
+        return False, f"{len(ga)} items, expected {len(wa)}"
+    gf = ga.reshape(len(ga), -1).astype(np.float32)
+    wf = wa.reshape(len(wa), -1).astype(np.float32)
+    tol = p.get("row_tol", 0.1)
+    near = 0
+    for row in gf:
+        if float(np.abs(wf - row).mean(axis=1).min()) <= tol:
+            near += 1
+    share = near / max(1, len(gf))
+    ok = share >= p.get("min_share", 0.95)
+    return ok, "" if ok else f"only {near} of {len(gf)} items resemble one of the reference's"
+
+
+def _falls(g, p) -> tuple[bool, str]:
+    if not isinstance(g, list) or len(g) < 2 or not all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in g):
+        return False, f"expected a sequence of at least two finite numbers, got {_short(g)}"
+    drop = p.get("min_drop", 0.0)
+    ok = g[-1] < g[0] * (1 - drop)
+    return ok, "" if ok else f"it did not fall: {g[0]:.4f} first, {g[-1]:.4f} last"
+
+
+def judge(p, got, want) -> Verdict:
+    if not isinstance(got, dict):
+        return Verdict(0.0, "no result")
+    keys = p.get("keys") or list(want)
+    modes, tols, explain = p.get("compare", {}), p.get("tolerance", {}), p.get("explain", {})
+    wrong = []
+    for k in keys:
+        if k not in got:
+            wrong.append(f"{k}: missing")
+            continue
+        mode = modes.get(k, "close")
+        g, w = got[k], want.get(k)
+        if mode == "falls":
+            ok, why = _falls(g, p)
+        elif mode == "rows_near":
+            ok, why = _rows_near(g, w, p)
+        elif mode == "equal":
+            ok, why = _close(g, w, 0.0, 0.0)
+        elif mode == "close":
+            t = tols.get(k, {})
+            ok, why = _close(g, w, t.get("rtol", p.get("rtol", 1e-5)), t.get("atol", p.get("atol", 1e-6)))
+        else:
+            raise ValueError(f"unknown comparison {mode!r}")
+        if not ok:
+            wrong.append(explain.get(k, f"{k}: {why}"))
+    return Verdict((len(keys) - len(wrong)) / len(keys) if keys else 0.0, "; ".join(wrong))

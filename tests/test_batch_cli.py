@@ -1,0 +1,83 @@
+"""The instructor's and the student's commands as they run them: `grader grade` on a
+folder (gradebook, per-submission outputs, resume), `grader check`, and the Ray backend
+giving the same points as the local pool."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from grader import assignment, batch, pipeline
+
+pytestmark = pytest.mark.slow
+GRADER = str(Path(sys.executable).parent / "grader")
+SLUG = "denoising-autoencoder"
+EXAMPLES = ROOT / "assignments" / SLUG / "examples"
+
+
+@pytest.fixture(scope="module")
+def graded_folder(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("subs")
+    shutil.copy(ROOT / "reference" / SLUG / "models.py", subs / "alice.py")
+    shutil.copy(EXAMPLES / "colab-no-batchnorm.ipynb", subs / "bob.ipynb")
+    out = tmp_path_factory.mktemp("out")
+    run = subprocess.run([GRADER, "grade", SLUG, str(subs), "--out", str(out), "--device", "cpu", "--jobs", "2"],
+                         capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return subs, out, run.stdout
+
+
+def test_grade_writes_the_gradebook_and_per_submission_outputs(graded_folder):
+    subs, out, stdout = graded_folder
+    a = assignment.get(SLUG)
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert [r["submission"] for r in rows] == ["alice.py", "bob.ipynb"]
+    assert list(rows[0]) == ["submission", *[i.id for i in a.items], "total"]
+    assert float(rows[0]["total"]) == a.auto_max
+    assert float(rows[1]["2a"]) < 30 and float(rows[1]["2b"]) == 30
+    for name in ("alice", "bob"):
+        for f in ("result.json", "feedback.md", "executed.ipynb", "results.json"):
+            assert (out / name / f).is_file(), (name, f)
+    r = json.loads((out / "bob" / "result.json").read_text())
+    assert r["schema"] == "grader.result/1" and r["status"] == "graded"
+    assert "mostly blobs" in next(i for i in r["items"] if i["id"] == "3e")["answer"].lower()
+    assert "BatchNorm1d" in (out / "bob" / "feedback.md").read_text()
+
+
+def test_rerun_skips_what_is_already_graded(graded_folder):
+    subs, out, _ = graded_folder
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+    run = subprocess.run([GRADER, "grade", SLUG, str(subs), "--out", str(out), "--device", "cpu"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")} == before
+
+
+def test_check_detects_the_assignment_and_prints_the_items(graded_folder):
+    run = subprocess.run([GRADER, "check", str(EXAMPLES / "zip-decoder-stride.zip"), "--device", "cpu"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "denoising-autoencoder (detected)" in run.stdout
+    assert "layer2: expected (32, 64, 15, 15)" in run.stdout
+    assert "automatic points" in run.stdout
+
+
+def test_ray_backend_gives_the_local_points(graded_folder, tmp_path):
+    ray = pytest.importorskip("ray")
+    subs, out, _ = graded_folder
+    local = {json.loads(p.read_text())["submission"]: json.loads(p.read_text()) for p in out.glob("*/result.json")}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = batch.run([subs], assignment.get(SLUG), tmp_path, pipeline.Options(device="cpu"), backend="ray")
+    finally:
+        ray.shutdown()
+    assert [r.submission for r in results] == ["alice.py", "bob.ipynb"]
+    for r in results:
+        assert r.points() == {i["id"]: i["points"] for i in local[r.submission]["items"]}
+        assert r.submission_sha256 == local[r.submission]["submission_sha256"]
+        assert (tmp_path / Path(r.submission).stem / "feedback.md").is_file()
