@@ -85,7 +85,7 @@ class Assignment:
         if probes.exists():
             files.append(probes)
         for p in files:
-            h.update(str(p.relative_to(ROOT)).encode())
+            h.update(p.name.encode())
             h.update(p.read_bytes())
         return h.hexdigest()
 

@@ -2,6 +2,7 @@
 content hash (reference files, assignment.toml, probe helpers, engine code, device)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -36,7 +37,9 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
     if index.is_file():
         keys = json.loads(index.read_text())
         return {k: observations.load(folder, k) for k in keys}
-    obs = pipeline.observe(assignment.reference, assignment, opts, name="reference")
+    # the reference's definitions are what is expected, whatever mode the batch runs in
+    obs = pipeline.observe(assignment.reference, assignment, dataclasses.replace(opts, mode="definitions"),
+                           name="reference")
     failed = {k: o.error for k, o in obs.observations.items() if not o.ok}
     if obs.status != "graded" or failed or not obs.observations:
         detail = "; ".join(f"{k}: {e}" for k, e in failed.items()) or obs.reason

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, execute, judge, probe, sandbox, submission
+from . import __version__, execute, judge, probe, report, sandbox, submission
 from .assignment import Assignment
 from .result import Result
 
@@ -82,6 +82,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
         auto_points=auto, auto_max=assignment.auto_max, manual_max=assignment.manual_max, total=auto,
         timings={**obs.timings, "judge_s": round(time.monotonic() - t, 3)},
         cells=obs.execution.cells if obs.execution else [], sandbox=sandbox.describe(),
+        curves=report.training_curves(assignment, obs.observations, expected),
     )
     if obs.execution and not result.reason:
         bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")

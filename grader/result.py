@@ -55,6 +55,9 @@ class Result:
     cells: list[CellRecord] = field(default_factory=list)
     sandbox: dict = field(default_factory=dict)
     assignment_version: str = ""
+    # the grader's own training runs (checks of kind `training`): probe key ->
+    # {"title", "series": {name: [floats]}, "reference": {name: [floats]}}; drawn into curves.png
+    curves: dict = field(default_factory=dict)
     schema: str = SCHEMA
 
     def to_dict(self) -> dict:

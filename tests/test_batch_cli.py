@@ -3,7 +3,7 @@ folder (gradebook, per-submission outputs, resume), `grader check`, and the Ray 
 giving the same points as the local pool."""
 import csv
 import json
-import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,8 +62,9 @@ def test_check_detects_the_assignment_and_prints_the_items(graded_folder):
     run = subprocess.run([GRADER, "check", str(EXAMPLES / "zip-decoder-stride.zip"), "--device", "cpu"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    assert "denoising-autoencoder (detected)" in run.stdout
-    assert "layer2: expected (32, 64, 15, 15)" in run.stdout
+    flat = re.sub(r"[\s│┃]+", " ", run.stdout)  # table cells wrap long messages
+    assert "denoising-autoencoder (detected)" in flat
+    assert "layer2: expected (32, 64, 15, 15)" in flat
     assert "automatic points" in run.stdout
 
 

@@ -54,6 +54,89 @@ MUTANTS = {
     "part2-conditional-energy": ("e_real = -tf.reduce_logsumexp(logits, axis=-1)",
                                  "e_real = -tf.gather(logits, label, axis=1, batch_dims=1)", {"C9"}),
 }
+# a different but correct solution: skip created first under other names, BatchNorm in
+# ResBlockRE, numpy-array buffer storage, tf ops for energy/accuracy, a loss object in part 1,
+# energy() inside part 2
+ALTERNATIVE = [
+    ("""        self.act1 = keras.layers.LeakyReLU()
+        self.conv1 = keras.layers.Conv2D(out_channels, 3, padding="same")
+        self.act2 = keras.layers.LeakyReLU()
+        self.conv2 = keras.layers.Conv2D(out_channels, 3, strides=stride, padding="same")
+        if downsampling or in_channels != out_channels:
+            self.skip = keras.layers.Conv2D(out_channels, 1, strides=stride, padding="same",
+                                            use_bias=False)
+        else:
+            self.skip = None
+        # END SOLUTION
+
+    def call(self, x):
+        # BEGIN SOLUTION
+        h = self.conv1(self.act1(x))
+        h = self.conv2(self.act2(h))
+        s = x if self.skip is None else self.skip(x)
+        return h + s""",
+     """        self.shortcut = (keras.layers.Conv2D(out_channels, (1, 1), strides=(stride, stride), use_bias=False)
+                         if (in_channels != out_channels or downsampling) else None)
+        self.f = [keras.layers.LeakyReLU(), keras.layers.Conv2D(out_channels, (3, 3), padding="same"),
+                  keras.layers.LeakyReLU(), keras.layers.Conv2D(out_channels, (3, 3), strides=stride, padding="same")]
+        # END SOLUTION
+
+    def call(self, x):
+        # BEGIN SOLUTION
+        h = x
+        for layer in self.f:
+            h = layer(h)
+        return h + (self.shortcut(x) if self.shortcut is not None else x)"""),
+    ("self.dropout = keras.layers.Dropout(dropout_rate)", "self.dropout = keras.layers.BatchNormalization()"),
+    ("""        loss = tf.reduce_mean(
+            keras.losses.categorical_crossentropy(y, logits, from_logits=True))""",
+     """        loss = keras.losses.CategoricalCrossentropy(from_logits=True)(y, logits)"""),
+    ("""        pred = np.argmax(np.asarray(logits), axis=-1)
+        labels = np.asarray(labels).reshape(-1)
+        correct += int(np.sum(pred == labels))""",
+     """        pred = tf.argmax(logits, axis=-1, output_type=tf.int64)
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.int64)
+        correct += int(tf.reduce_sum(tf.cast(tf.equal(pred, labels), tf.int32)))"""),
+    ("""    label = tf.cast(tf.reshape(label, [-1]), tf.int32)
+    return -tf.gather(logits, label, axis=1, batch_dims=1)""",
+     """    return -tf.reduce_sum(logits * tf.one_hot(tf.cast(label, tf.int32), logits.shape[-1]), axis=-1)"""),
+    ("""        samples = np.asarray(samples, dtype=np.float32)
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        self.buffer.extend(zip(samples, labels))
+        excess = len(self.buffer) - self.max_samples
+        if excess > 0:
+            del self.buffer[:excess]          # FIFO: the oldest go first""",
+     """        samples = np.asarray(samples, dtype=np.float32)
+        labels = np.asarray(labels).reshape(-1).astype(np.int64)
+        if not hasattr(self, "xs"):
+            self.xs = np.zeros((0,) + self.sample_shape, np.float32)
+            self.ys = np.zeros((0,), np.int64)
+        self.xs = np.concatenate([self.xs, samples])[-self.max_samples:]
+        self.ys = np.concatenate([self.ys, labels])[-self.max_samples:]
+        self.buffer = list(range(len(self.xs)))"""),
+    ("""        new_x = np.random.uniform(0.0, 1.0, size=(n_samples,) + self.sample_shape).astype(np.float32)
+        new_y = np.random.randint(0, self.n_class, size=n_samples).astype(np.int64)
+        if not self.buffer:
+            return new_x, new_y
+        is_new = np.random.uniform(size=n_samples) < p_new
+        idx = np.random.randint(0, len(self.buffer), size=n_samples)
+        images = np.stack([new_x[i] if is_new[i] else self.buffer[idx[i]][0]
+                           for i in range(n_samples)]).astype(np.float32)
+        labels = np.where(is_new, new_y, [self.buffer[j][1] for j in idx]).astype(np.int64)
+        return images, labels""",
+     """        x = np.random.rand(n_samples, *self.sample_shape).astype(np.float32)
+        y = np.random.randint(self.n_class, size=n_samples)
+        if len(self.buffer) == 0:
+            return x, y
+        old = np.random.rand(n_samples) >= p_new
+        pick = np.random.choice(len(self.xs), size=int(old.sum()), replace=True)
+        x[old], y[old] = self.xs[pick], self.ys[pick]
+        return x, y"""),
+    ("""        e_real = -tf.reduce_logsumexp(logits, axis=-1)      # E(x), unconditional
+        e_fake = -tf.reduce_logsumexp(logits_s, axis=-1)    # E(x'_+), unconditional
+        loss = ce + tf.reduce_mean(e_real) - tf.reduce_mean(e_fake)""",
+     """        loss = ce + tf.reduce_mean(energy(model, x)) - tf.reduce_mean(energy(model, x_s))"""),
+]
 EXAMPLES = {"colab-stride-first-sampling-ascent.ipynb": {"C1", "C7"},
             "zip-lifo-conditional-energy.zip": {"C8", "C9"}}
 
@@ -67,9 +150,13 @@ def graded(tmp_path_factory):
         p = d / f"{name}.py"
         p.write_text(mutate(text, old, new))
         paths.append(p)
+    alt = text
+    for old, new in ALTERNATIVE:
+        alt = mutate(alt, old, new)
+    (d / "alternative.py").write_text(alt)
     a = assignment.get(SLUG)
     examples = [a.directory / "examples" / n for n in EXAMPLES]
-    return grade_all(SLUG, [REF, a.skeleton, *paths, *examples], tmp_path_factory.mktemp("out"))
+    return grade_all(SLUG, [REF, a.skeleton, d / "alternative.py", *paths, *examples], tmp_path_factory.mktemp("out"))
 
 
 @pytest.mark.slow
@@ -87,6 +174,14 @@ def test_skeleton_earns_nothing(graded):
     r = res["skeleton.ipynb"]
     assert r.status == "graded"
     assert r.auto_points == 0, [(i.id, i.points) for i in r.items if i.points]
+
+
+@pytest.mark.slow
+def test_alternative_correct_solution_earns_every_auto_point(graded):
+    a, res = graded
+    r = res["alternative.py"]
+    assert r.auto_points == pytest.approx(a.auto_max), [(i.id, [c.message for c in i.checks if not c.passed])
+                                                        for i in r.items]
 
 
 @pytest.mark.slow
@@ -110,8 +205,11 @@ def test_feedback_names_the_bug(graded):
     assert "second 3x3 convolution" in c1
     c8 = " ".join(c.message for c in res["p_new-for-whole-batch.py"].item("C8").checks)
     assert "new per call" in c8 and "p = " in c8
-    lifo = res["lifo-buffer.py"].item("C8")
-    assert {c.name for c in lifo.checks if not c.passed} == {"FIFO eviction"}
+    lifo = res["lifo-buffer.py"].item("C8")   # evicting the newest also breaks the cap rule; p_new is fine
+    assert {c.name for c in lifo.checks if not c.passed} == {"FIFO eviction", "cap"}
+    pnew = res["p_new-for-whole-batch.py"].item("C8")
+    assert {c.name for c in pnew.checks if not c.passed} == {"p_new per sample"}
+    assert res["sampling-adds-gradient.py"].item("C7").checks[1].passed   # the noise test is separate
 
 
 def test_rubric_matches_the_handout():

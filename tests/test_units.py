@@ -140,3 +140,23 @@ def test_loader_finds_the_entry_in_zips_and_folders(tmp_path):
         z.writestr("../../escape.py", "x = 1\n")
     s = load(tmp_path / "evil.zip", ("*.py",))
     assert not s.ok and "outside" in s.reason
+
+
+def test_expectations_are_regenerated_when_the_reference_or_the_plan_changes(tmp_path):
+    import dataclasses
+    import shutil
+    from grader import expectations
+    a = assignment.get("denoising-autoencoder")
+    ref_dir, asg_dir = tmp_path / "ref", tmp_path / "asg"
+    shutil.copytree(a.reference_dir, ref_dir)
+    shutil.copytree(a.directory, asg_dir, ignore=shutil.ignore_patterns("data", "examples", "skeleton"))
+    copy = dataclasses.replace(a, directory=asg_dir, reference=ref_dir / a.reference.name)
+    k0 = expectations.key(copy, "cpu")
+    assert expectations.key(copy, "cpu") == k0 == expectations.key(a, "cpu")
+    assert expectations.key(copy, "cuda") != k0
+    (ref_dir / "models.py").write_text((ref_dir / "models.py").read_text() + "\n# changed\n")
+    k1 = expectations.key(copy, "cpu")
+    assert k1 != k0
+    toml = asg_dir / "assignment.toml"
+    toml.write_text(toml.read_text().replace("steps = 40", "steps = 41"))
+    assert expectations.key(copy, "cpu") not in {k0, k1}

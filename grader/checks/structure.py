@@ -22,7 +22,8 @@ def _view(layers, p):
 def _fmt(view) -> str:
     if not view:
         return "nothing"
-    return " -> ".join(t + ("(" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")" if c else "") for t, c in view)
+    shown = [(t, {k: v for k, v in c.items() if v is not None}) for t, c in view]  # fields a layer has
+    return " -> ".join(t + ("(" + ", ".join(f"{k}={v}" for k, v in c.items()) + ")" if c else "") for t, c in shown)
 
 
 def judge(p, got, want) -> Verdict:

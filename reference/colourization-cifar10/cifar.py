@@ -1,9 +1,8 @@
-"""CIFAR-10 python-batch loader and the handout's colourization preprocessing.
+"""The handout's colourization preprocessing on top of the project's CIFAR reader.
 
-Real data: the directory ``cifar-10-batches-py`` from the CIFAR-10 "python version"
-archive (``data_batch_1`` .. ``data_batch_5``, ``test_batch``, ``batches.meta``); each batch
-is a pickled dict with ``b'data'`` (uint8, N x 3072, channel-major RGB) and ``b'labels'``.
-The shipped fixture (``make_fixture.py``) uses exactly the same layout and format.
+Reading and writing CIFAR-10 python batches (``cifar-10-batches-py``: ``data_batch_1`` ..
+``data_batch_5``, ``test_batch``, ``batches.meta``) is ``grader/datasets/cifar.py``; the
+shipped fixture (``make_fixture.py``) is written with it in exactly the real format.
 
 Preprocessing, as in the handout's starter code (CSC413 2023 A2, programming part):
   * keep the horse class (label 7) only;
@@ -17,63 +16,32 @@ Only numpy and the standard library are used, so the grader can import this anyw
 from __future__ import annotations
 
 import os
-import pickle
+import sys
 
 import numpy as np
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+try:
+    from grader.datasets.cifar import CIFAR10_LABEL_NAMES, load_cifar
+except ImportError:  # run as a script from this folder without the package installed
+    sys.path.insert(0, ROOT)
+    from grader.datasets.cifar import CIFAR10_LABEL_NAMES, load_cifar
+
 HORSE = 7
 MAX_PIXEL = 255.0
-LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
-               "dog", "frog", "horse", "ship", "truck"]
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_DATA = os.path.normpath(os.path.join(HERE, "..", "..", "assignments",
-                                             "colourization-cifar10", "data"))
-
-
-def _get(d, key):
-    """Dict lookup accepting both bytes keys (encoding='bytes') and str keys."""
-    if key.encode() in d:
-        return d[key.encode()]
-    return d[key]
-
-
-def batches_dir(data_dir: str) -> str:
-    """Accept either the ``cifar-10-batches-py`` folder itself or its parent."""
-    sub = os.path.join(data_dir, "cifar-10-batches-py")
-    if os.path.isdir(sub):
-        return sub
-    if os.path.exists(os.path.join(data_dir, "test_batch")):
-        return data_dir
-    raise FileNotFoundError(f"no CIFAR-10 python batches under {data_dir!r}")
-
-
-def load_batch(path: str):
-    """One pickled batch -> (images uint8 (N,3,32,32), labels int64 (N,))."""
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
-    data = np.asarray(_get(d, "data"), dtype=np.uint8).reshape(-1, 3, 32, 32)
-    labels = np.asarray(_get(d, "labels"), dtype=np.int64)
-    assert len(data) == len(labels), path
-    return data, labels
-
-
-def load_cifar10(data_dir: str = DEFAULT_DATA):
-    """All training batches present (data_batch_1..5) and the test batch."""
-    root = batches_dir(data_dir)
-    train = [os.path.join(root, f"data_batch_{i}") for i in range(1, 6)]
-    train = [p for p in train if os.path.exists(p)]
-    if not train:
-        raise FileNotFoundError(f"no data_batch_* in {root!r}")
-    xs, ys = zip(*(load_batch(p) for p in train))
-    x_test, y_test = load_batch(os.path.join(root, "test_batch"))
-    return (np.concatenate(xs), np.concatenate(ys)), (x_test, y_test)
+LABEL_NAMES = list(CIFAR10_LABEL_NAMES)
+DEFAULT_DATA = os.path.join(ROOT, "assignments", "colourization-cifar10", "data")
 
 
 def load_horses(data_dir: str = DEFAULT_DATA, label: int = HORSE):
-    """(train, test) images of one class (horse by default), uint8 (N,3,32,32)."""
-    (x_train, y_train), (x_test, y_test) = load_cifar10(data_dir)
-    return x_train[y_train == label], x_test[y_test == label]
+    """(train, test) images of one class (horse by default), uint8 (N,3,32,32).
+
+    Reading is the project's one CIFAR reader (grader/datasets/cifar.py, NHWC);
+    the models take channels first."""
+    x_train, y_train, x_test, y_test = load_cifar(data_dir)
+    chw = lambda x: np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # noqa: E731
+    return chw(x_train[y_train == label]), chw(x_test[y_test == label])
 
 
 def to_float(rgb_uint8: np.ndarray) -> np.ndarray:

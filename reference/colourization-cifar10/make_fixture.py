@@ -5,9 +5,9 @@
 Default output: assignments/colourization-cifar10/data/cifar-10-batches-py/ with
 ``data_batch_1`` (400 horses + 20 of each other class = 580 images), ``test_batch``
 (100 horses + 10 of each other class = 190 images) and ``batches.meta``, in the real
-CIFAR-10 python format (pickled dicts with bytes keys b'batch_label', b'labels', b'data'
-uint8 (N, 3072) channel-major, b'filenames'); pickle protocol 4 (the real files are
-Python-2 pickles; both load with ``pickle.load(f, encoding='bytes')``).
+CIFAR-10 python format, written by the project's one CIFAR writer
+(``grader.datasets.cifar.write_cifar``; pickle protocol 4, loads with
+``pickle.load(f, encoding='bytes')`` like the real Python-2 pickles).
 About 2.3 MB in all.
 
 Horses (label 7) are procedural 32x32 scenes: a blue sky (vertical gradient, sometimes
@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle
 
 import numpy as np
 
 from cifar import DEFAULT_DATA, HORSE, LABEL_NAMES
+from grader.datasets.cifar import write_cifar  # on sys.path via cifar (the project's one CIFAR writer)
 
 N_TRAIN_HORSES, N_TEST_HORSES = 400, 100
 N_TRAIN_OTHER, N_TEST_OTHER = 20, 10     # per non-horse class
@@ -123,19 +123,12 @@ def other_image(rng: np.random.Generator, label: int) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def make_split(rng, n_horses, n_other, prefix):
+def make_split(rng, n_horses, n_other):
+    """-> images uint8 (N, 32, 32, 3) (HWC, as grader.datasets.cifar takes them), labels int64 (N,)."""
     labels = [HORSE] * n_horses + [c for c in range(10) if c != HORSE for _ in range(n_other)]
     labels = np.array(labels)[rng.permutation(len(labels))]
     imgs = np.stack([horse_image(rng) if y == HORSE else other_image(rng, int(y)) for y in labels])
-    names = [f"{LABEL_NAMES[y]}_{prefix}_{i:06d}.png".encode() for i, y in enumerate(labels)]
-    return imgs, [int(y) for y in labels], names
-
-
-def write_batch(path, imgs, labels, names, batch_label):
-    d = {b"batch_label": batch_label.encode(), b"labels": labels,
-         b"data": imgs.reshape(len(imgs), 3072), b"filenames": names}
-    with open(path, "wb") as f:
-        pickle.dump(d, f, protocol=4)
+    return np.ascontiguousarray(imgs.transpose(0, 2, 3, 1)), labels.astype(np.int64)
 
 
 def main(argv=None):
@@ -144,17 +137,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    os.makedirs(args.out, exist_ok=True)
-    tr = make_split(rng, N_TRAIN_HORSES, N_TRAIN_OTHER, "s")
-    te = make_split(rng, N_TEST_HORSES, N_TEST_OTHER, "t")
-    write_batch(os.path.join(args.out, "data_batch_1"), *tr, "training batch 1 of 1 (synthetic fixture)")
-    write_batch(os.path.join(args.out, "test_batch"), *te, "testing batch 1 of 1 (synthetic fixture)")
-    meta = {b"label_names": [n.encode() for n in LABEL_NAMES],
-            b"num_cases_per_batch": len(tr[1]), b"num_vis": 3072}
-    with open(os.path.join(args.out, "batches.meta"), "wb") as f:
-        pickle.dump(meta, f, protocol=4)
-    print(f"wrote {len(tr[1])} train / {len(te[1])} test images "
-          f"({tr[1].count(HORSE)} / {te[1].count(HORSE)} horses) to {args.out}")
+    trx, try_ = make_split(rng, N_TRAIN_HORSES, N_TRAIN_OTHER)
+    tex, tey = make_split(rng, N_TEST_HORSES, N_TEST_OTHER)
+    out = write_cifar(args.out, trx, try_, tex, tey, n_train_batches=1, label_names=LABEL_NAMES)
+    print(f"wrote {len(try_)} train / {len(tey)} test images "
+          f"({int((try_ == HORSE).sum())} / {int((tey == HORSE).sum())} horses) to {out}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Exercise 4: Auto-regressive models (PixelCNN on MNIST) -- reference solution
+# # Exercise 4: Auto-regressive models (PixelCNN on MNIST)
 #
 # Pixels are integers 0..255; the model outputs a 256-way softmax per pixel.
 # Based on the UvA DL tutorial 12 code, without gated convolutions and without dilation.
@@ -101,8 +101,11 @@ class PixelCNN(pl.LightningModule):
     + (n_layers - 1) `StackLayer`s; then conv_out(elu(h + v)) -> 256 * c_in logits.
     An output sees `n_layers` rows up and `n_layers` columns left/right (`self.reach`)."""
 
+    # BEGIN SOLUTION
+    # SKELETON: pass
     # mask_center of the first (vertical, horizontal) convolutions; NonCausalPixelCNN overrides.
     first_mask_center = (True, True)
+    # END SOLUTION
     lr = 1e-3
 
     def __init__(self, c_in=1, c_hidden=64, n_layers=5):
@@ -186,10 +189,13 @@ class PixelCNN(pl.LightningModule):
 # %% [markdown]
 # ## Question 2: a non-causal PixelCNN
 #
+# BEGIN SOLUTION
+# SKELETON: # (Your explanation: what changes, and what happens to the training curves and the samples.)
 # Only change: the first horizontal-stack convolution does not mask its centre, so the
 # prediction of pixel i sees input pixel i (and still only earlier pixels otherwise). The model
 # learns to copy its input: the training bpd collapses towards 0, but samples are garbage
 # because at sampling time pixel i is unknown (-1) when it is predicted.
+# END SOLUTION
 
 # %%
 class NonCausalPixelCNN(PixelCNN):
@@ -204,6 +210,12 @@ class NonCausalPixelCNN(PixelCNN):
 #
 # Pixels are in raster order; "the middle pixel" is (14, 14).
 #
+# For each of a)-g): is it easy or hard? Implement the easy ones exactly; for the hard ones
+# propose and implement an approximation. The grader calls each function with a trained
+# PixelCNN (and sample counts of its own).
+#
+# BEGIN SOLUTION
+# SKELETON: # (Your answers: easy or hard, and why; for the hard ones, your approximation.)
 # * a) marginal of the first pixel: **easy** (it has no context: one forward pass).
 # * b) marginal of the middle pixel: **hard** (sum over all 256^406 pasts) -> Monte Carlo over
 #   ancestral samples of the pixels before it, averaging the model's predicted distribution.
@@ -220,6 +232,7 @@ class NonCausalPixelCNN(PixelCNN):
 # Speed-up used throughout: the logits at (h, w) depend only on the input window rows
 # h-n..h, columns w-n..w+n (n = `model.reach` = n_layers), so they are computed on that crop
 # (exactly equal to the full forward pass; without `reach` the full image is used).
+# END SOLUTION
 
 # %%
 MID = (14, 14)
@@ -348,8 +361,9 @@ def _mid_scores(model, x, values, mid=MID, chunk=64, include_mid=True):
 # %%
 @torch.no_grad()
 def marginal_first_pixel(model):
-    """Exact: pixel (0, 0) has no context, so p(x_00) is the model's prediction there."""
+    """p(x_(0,0)): a tensor (256,) that sums to 1."""
     # BEGIN SOLUTION
+    # Exact: pixel (0, 0) has no context, so p(x_00) is the model's prediction there.
     x = torch.zeros(1, 1, 28, 28, dtype=torch.long, device=model.device)
     return F.softmax(model(x)[0, :, 0, 0, 0].float(), dim=0)
     # END SOLUTION
@@ -357,11 +371,12 @@ def marginal_first_pixel(model):
 
 @torch.no_grad()
 def marginal_middle_pixel(model, n_samples=64):
-    """Approximation (Monte Carlo, Rao-Blackwellised): draw `n_samples` pasts (all pixels
-    before (14, 14) in raster order) by ancestral sampling from the model, and average the
-    model's predicted distribution of pixel (14, 14) given each sampled past:
-    p(x_mid) = E_past[p(x_mid | past)] ~ 1/S sum_s p(x_mid | past_s)."""
+    """p(x_(14,14)): a tensor (256,) that sums to 1."""
     # BEGIN SOLUTION
+    # Approximation (Monte Carlo, Rao-Blackwellised): draw `n_samples` pasts (all pixels
+    # before (14, 14) in raster order) by ancestral sampling from the model, and average the
+    # model's predicted distribution of pixel (14, 14) given each sampled past:
+    # p(x_mid) = E_past[p(x_mid | past)] ~ 1/S sum_s p(x_mid | past_s).
     x = torch.zeros(n_samples, 1, 28, 28, dtype=torch.long, device=model.device)
     _sample_positions(model, x, _raster(0, 0, *MID))
     probs = F.softmax(_logits_at(model, x, *MID).float(), dim=-1)
@@ -371,8 +386,9 @@ def marginal_middle_pixel(model, n_samples=64):
 
 @torch.no_grad()
 def conditional_middle_given_above_left(model, img):
-    """Exact: the model's own conditional p(x_mid | all pixels before it), one forward pass."""
+    """p(x_(14,14) | the pixels above and to the left of it): a tensor (256,)."""
     # BEGIN SOLUTION
+    # Exact: the model's own conditional p(x_mid | all pixels before it), one forward pass.
     x = img.to(model.device).long()
     return F.softmax(model(x)[0, :, 0, MID[0], MID[1]].float(), dim=0)
     # END SOLUTION
@@ -380,18 +396,19 @@ def conditional_middle_given_above_left(model, img):
 
 @torch.no_grad()
 def conditional_middle_given_below_right(model, img, n_samples=64, n_grid=12):
-    """Approximation (self-normalised importance sampling; "below and to the right" = every
-    pixel after (14, 14) in raster order: row 14 right of it and rows 15..27).
-    p(v | after) is proportional to E_past[p(v | past) p(after | past, v)], past ~ p(past).
-    Draw S = `n_samples` pasts by ancestral sampling from the model (the proposal is the
-    prior, so the weights are likelihoods); for each past s and each v compute
-    log p(v | past_s) (exact, 256 values) + log p(after | past_s, v): its v-independent part
-    (pixels out of the reach of (14, 14)) from one full forward pass, its v-dependent part
-    (pixels within the reach) evaluated at `n_grid` evenly spaced values of v (0, 23, ..., 255) and linearly
-    interpolated in between (cost), then p(v | after) ~ sum_s exp(...) / normaliser.
-    Consistent as S grows (up to the interpolation); with few samples the weights are
-    dominated by the pasts that best explain the given pixels."""
+    """p(x_(14,14) | the pixels below and to the right of it): a tensor (256,)."""
     # BEGIN SOLUTION
+    # Approximation (self-normalised importance sampling; "below and to the right" = every
+    # pixel after (14, 14) in raster order: row 14 right of it and rows 15..27).
+    # p(v | after) is proportional to E_past[p(v | past) p(after | past, v)], past ~ p(past).
+    # Draw S = `n_samples` pasts by ancestral sampling from the model (the proposal is the
+    # prior, so the weights are likelihoods); for each past s and each v compute
+    # log p(v | past_s) (exact, 256 values) + log p(after | past_s, v): its v-independent part
+    # (pixels out of the reach of (14, 14)) from one full forward pass, its v-dependent part
+    # (pixels within the reach) evaluated at `n_grid` evenly spaced values of v (0, 23, ..., 255) and linearly
+    # interpolated in between (cost), then p(v | after) ~ sum_s exp(...) / normaliser.
+    # Consistent as S grows (up to the interpolation); with few samples the weights are
+    # dominated by the pasts that best explain the given pixels.
     dev = model.device
     x = img.to(dev).long().repeat(n_samples, 1, 1, 1)
     x_past = x.clone()
@@ -428,10 +445,11 @@ def conditional_middle_given_below_right(model, img, n_samples=64, n_grid=12):
 
 @torch.no_grad()
 def conditional_middle_given_rest(model, img):
-    """Exact: p(v | rest) is proportional to p(v | past) * prod_{k after} p(x_k | x_<k, v).
-    All 256 values are scored in batches; only pixels within the model's reach of (14, 14)
-    depend on v, so the product is taken over those (the rest cancels in the normalisation)."""
+    """p(x_(14,14) | every other pixel of img): a tensor (256,)."""
     # BEGIN SOLUTION
+    # Exact: p(v | rest) is proportional to p(v | past) * prod_{k after} p(x_k | x_<k, v).
+    # All 256 values are scored in batches; only pixels within the model's reach of (14, 14)
+    # depend on v, so the product is taken over those (the rest cancels in the normalisation).
     x = img.to(model.device).long()
     scores = _mid_scores(model, x, torch.arange(256, device=model.device))[0]
     return torch.softmax(scores, 0)
@@ -440,8 +458,9 @@ def conditional_middle_given_rest(model, img):
 
 @torch.no_grad()
 def sample_bottom_given_top(model, img, n=4):
-    """Exact: ancestral sampling of rows 14..27 given rows 0..13 of img."""
+    """n samples (n,1,28,28) of rows 14..27 given rows 0..13 of img (kept)."""
     # BEGIN SOLUTION
+    # Exact: ancestral sampling of rows 14..27 given rows 0..13 of img.
     x = img.to(model.device).long().repeat(n, 1, 1, 1)
     x[:, :, 14:] = -1
     return _sample_positions(model, x, _raster(14, 0, 28, 0))
@@ -450,15 +469,16 @@ def sample_bottom_given_top(model, img, n=4):
 
 @torch.no_grad()
 def sample_top_given_bottom(model, img, n=4, n_steps=16, block_rows=3):
-    """Approximation (MCMC): target p(top | bottom) ~ p(top) p(bottom | top).
-    Start each of the n chains from an unconditional ancestral sample of rows 0..13. Then, for
-    `n_steps` Metropolis-Hastings steps: pick a block of `block_rows` rows inside 0..13 at
-    random, propose new values for it by ancestral sampling from the model given the rows
-    above it, and accept with probability min(1, p(after' | new block) / p(after | old block)),
-    the product of the model's conditionals of every pixel after the block (the rest of the
-    top half and the whole bottom half); the prior terms cancel with the proposal. A finite
-    chain only approximates the posterior. Rows 14..27 always equal img."""
+    """n samples (n,1,28,28) of rows 0..13 given rows 14..27 of img (kept)."""
     # BEGIN SOLUTION
+    # Approximation (MCMC): target p(top | bottom) ~ p(top) p(bottom | top).
+    # Start each of the n chains from an unconditional ancestral sample of rows 0..13. Then, for
+    # `n_steps` Metropolis-Hastings steps: pick a block of `block_rows` rows inside 0..13 at
+    # random, propose new values for it by ancestral sampling from the model given the rows
+    # above it, and accept with probability min(1, p(after' | new block) / p(after | old block)),
+    # the product of the model's conditionals of every pixel after the block (the rest of the
+    # top half and the whole bottom half); the prior terms cancel with the proposal. A finite
+    # chain only approximates the posterior. Rows 14..27 always equal img.
     dev = model.device
     x = img.to(dev).long().repeat(n, 1, 1, 1)
     x[:, :, :14] = -1
