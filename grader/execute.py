@@ -87,7 +87,13 @@ class Session:
         self.client = NotebookClient(self._scratch, km=km, timeout=None, allow_errors=True, startup_timeout=180,
                                      kernel_name="grader", shutdown_kernel="immediate",
                                      resources={"metadata": {"path": str(self.sub.workspace)}})
-        self.client.start_new_kernel(cwd=str(self.sub.workspace), env=sandbox.environment(self.policy))
+        # the kernel's own stdout/stderr (C-level prints, TF logs) go to a log, not the grader's terminal
+        log = open(self.private / "kernel.log", "ab")
+        try:
+            self.client.start_new_kernel(cwd=str(self.sub.workspace), env=sandbox.environment(self.policy),
+                                         stdout=log, stderr=log)
+        finally:
+            log.close()
         self.client.start_new_kernel_client()
         self.watchdog.watch(self.pid)
         if not self.watchdog.is_alive():

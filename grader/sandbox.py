@@ -96,7 +96,7 @@ def environment(policy: Policy) -> dict:
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": str(policy.root / "tmp" / "mpl"),
         "KERAS_BACKEND": "tensorflow",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": "0",
         "GRADER_DEVICE": policy.device,
         "CUDA_VISIBLE_DEVICES": policy.gpus if policy.device == "cuda" else "",

@@ -36,3 +36,24 @@ def assert_only_lost(a, result, affected: set[str]):
         else:
             assert got.points == pytest.approx(it.points), \
                 f"{result.submission}: {it.id} should keep its points: {[c.message for c in got.checks]}"
+
+
+def write_mutants(d: Path, text: str, mutants: dict, alternative=()) -> list[Path]:
+    """Each mutant of the reference `text` as d/<name>.py, and d/alternative.py when an
+    alternative correct solution's edits are given. A mutant is (old, new, affected) or
+    ([(old, new), ...], affected)."""
+    paths = []
+    for name, spec in mutants.items():
+        edits = spec[0] if isinstance(spec[0], list) else [spec[:2]]
+        t = text
+        for old, new in edits:
+            t = mutate(t, old, new)
+        paths.append(d / f"{name}.py")
+        paths[-1].write_text(t)
+    if alternative:
+        t = text
+        for old, new in alternative:
+            t = mutate(t, old, new)
+        paths.append(d / "alternative.py")
+        paths[-1].write_text(t)
+    return paths

@@ -4,7 +4,7 @@ parts in for the student's where another item grades them (a broken DownRightMov
 must not cost GatedResnet's or the backbone's points)."""
 import pytest
 
-from conftest import ROOT, assert_only_lost, auto_items, grade_all, mutate
+from conftest import ROOT, assert_only_lost, auto_items, grade_all, write_mutants
 
 pytestmark = pytest.mark.slow
 SLUG = "pixelcnn-calligraphy"
@@ -32,13 +32,7 @@ MUTANTS = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    d = tmp_path_factory.mktemp("subs")
-    text = REF.read_text()
-    paths = []
-    for name, (old, new, _) in MUTANTS.items():
-        p = d / f"{name}.py"
-        p.write_text(mutate(text, old, new))
-        paths.append(p)
+    paths = write_mutants(tmp_path_factory.mktemp("subs"), REF.read_text(), MUTANTS)
     skeleton = ROOT / "assignments" / SLUG / "skeleton" / "autoregressive_model.ipynb"
     return grade_all(SLUG, [REF, skeleton, *paths], tmp_path_factory.mktemp("out"))
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import ROOT, assert_only_lost, grade_all, mutate
+from conftest import ROOT, assert_only_lost, grade_all, write_mutants
 
 pytestmark = pytest.mark.slow
 SLUG = "colourization-cifar10"
@@ -58,24 +58,11 @@ EXAMPLE_LOSSES = {"colab-unet-without-skips.ipynb": {"6.1"}, "convt-output-paddi
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    d = tmp_path_factory.mktemp("subs")
-    text = REF.read_text()
-    paths = []
-    for name, (edits, _) in MUTANTS.items():
-        t = text
-        for old, new in edits:
-            t = mutate(t, old, new)
-        p = d / f"{name}.py"
-        p.write_text(t)
-        paths.append(p)
-    alt = text
-    for old, new in ALTERNATIVE:
-        alt = mutate(alt, old, new)
-    (d / "alternative.py").write_text(alt)
+    paths = write_mutants(tmp_path_factory.mktemp("subs"), REF.read_text(), MUTANTS, ALTERNATIVE)
     skeleton = ROOT / "assignments" / SLUG / "skeleton.ipynb"
     examples = [EXAMPLES / n for n in sorted(EXAMPLE_LOSSES)]
     out = tmp_path_factory.mktemp("out")
-    a, res = grade_all(SLUG, [REF, skeleton, d / "alternative.py", *paths, *examples], out)
+    a, res = grade_all(SLUG, [REF, skeleton, *paths, *examples], out)
     return a, res, out
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, assert_only_lost, auto_items, grade_all, mutate
+from conftest import ROOT, assert_only_lost, auto_items, grade_all, write_mutants
 
 pytestmark = pytest.mark.slow
 SLUG = "denoising-autoencoder"
@@ -39,19 +39,9 @@ ALTERNATIVE = [
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    d = tmp_path_factory.mktemp("subs")
-    text = REF.read_text()
-    paths = []
-    for name, (old, new, _) in MUTANTS.items():
-        p = d / f"{name}.py"
-        p.write_text(mutate(text, old, new))
-        paths.append(p)
-    alt = text
-    for old, new in ALTERNATIVE:
-        alt = mutate(alt, old, new)
-    (d / "alternative.py").write_text(alt)
+    paths = write_mutants(tmp_path_factory.mktemp("subs"), REF.read_text(), MUTANTS, ALTERNATIVE)
     skeleton = ROOT / "assignments" / SLUG / "skeleton"
-    return grade_all(SLUG, [REF, skeleton, d / "alternative.py", *paths], tmp_path_factory.mktemp("out"))
+    return grade_all(SLUG, [REF, skeleton, *paths], tmp_path_factory.mktemp("out"))
 
 
 def test_reference_earns_every_auto_point(graded):

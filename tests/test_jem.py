@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, assert_only_lost, auto_items, grade_all, mutate
+from conftest import ROOT, assert_only_lost, auto_items, grade_all, write_mutants
 from grader import assignment
 from grader.checks import statistic
 
@@ -143,20 +143,10 @@ EXAMPLES = {"colab-stride-first-sampling-ascent.ipynb": {"C1", "C7"},
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    d = tmp_path_factory.mktemp("subs")
-    text = REF.read_text()
-    paths = []
-    for name, (old, new, _) in MUTANTS.items():
-        p = d / f"{name}.py"
-        p.write_text(mutate(text, old, new))
-        paths.append(p)
-    alt = text
-    for old, new in ALTERNATIVE:
-        alt = mutate(alt, old, new)
-    (d / "alternative.py").write_text(alt)
+    paths = write_mutants(tmp_path_factory.mktemp("subs"), REF.read_text(), MUTANTS, ALTERNATIVE)
     a = assignment.get(SLUG)
     examples = [a.directory / "examples" / n for n in EXAMPLES]
-    return grade_all(SLUG, [REF, a.skeleton, d / "alternative.py", *paths, *examples], tmp_path_factory.mktemp("out"))
+    return grade_all(SLUG, [REF, a.skeleton, *paths, *examples], tmp_path_factory.mktemp("out"))
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 reference, graded in one batch through the real pipeline (nbclient kernels, torch, CPU)."""
 import pytest
 
-from conftest import ROOT, assert_only_lost, grade_all, mutate
+from conftest import ROOT, assert_only_lost, grade_all, write_mutants
 
 pytestmark = pytest.mark.slow
 SLUG = "pixelcnn-mnist"
@@ -29,16 +29,7 @@ MUTANTS = {
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    d = tmp_path_factory.mktemp("subs")
-    text = REF.read_text()
-    paths = []
-    for name, (edits, _) in MUTANTS.items():
-        t = text
-        for old, new in edits:
-            t = mutate(t, old, new)
-        p = d / f"{name}.py"
-        p.write_text(t)
-        paths.append(p)
+    paths = write_mutants(tmp_path_factory.mktemp("subs"), REF.read_text(), MUTANTS)
     skeleton = ROOT / "assignments" / SLUG / "skeleton.ipynb"
     return grade_all(SLUG, [REF, skeleton, *paths], tmp_path_factory.mktemp("out"))
 

@@ -16,6 +16,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
+from .. import frameworks as common  # noqa: E402
+
 NAME = "keras"
 
 
@@ -230,23 +232,17 @@ def layers(module) -> list[dict]:
     return [{"type": type(l).__name__, "config": _config(l)} for l in leaves]
 
 
-def plain(value):
-    """Answers and configs as JSON-able Python: tensors, shapes and tuples become lists."""
+def _own(value):
     if isinstance(value, (tf.Tensor, tf.Variable)) or type(value).__name__ == "Variable":
         return np.asarray(value).tolist()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, tf.TensorShape):
-        return [d for d in value.as_list()]
-    if isinstance(value, (tuple, list)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    return repr(value)
+        return list(value.as_list())
+    return None
+
+
+def plain(value):
+    """Answers and configs as JSON-able Python: tensors, shapes and tuples become lists."""
+    return common.plain(value, _own)
 
 
 def to_numpy(x) -> np.ndarray:

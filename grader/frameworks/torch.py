@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import frameworks as common
+
 NAME = "torch"
 
 
@@ -122,21 +124,17 @@ def layers(module) -> list[dict]:
     return out
 
 
-def plain(value):
-    """Answers and configs as JSON-able Python: tensors, sizes and tuples become lists."""
+def _own(value):
     if isinstance(value, torch.Tensor):
         return value.detach().cpu().tolist()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (tuple, list, torch.Size)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (bool, int, float, str)) or value is None:
-        return value
-    return repr(value)
+    if isinstance(value, torch.Size):
+        return list(value)
+    return None
+
+
+def plain(value):
+    """Answers and configs as JSON-able Python: tensors, sizes and tuples become lists."""
+    return common.plain(value, _own)
 
 
 def to_numpy(x) -> np.ndarray:
