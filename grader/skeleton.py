@@ -41,12 +41,26 @@ def build(reference: Path, target: Path) -> str:
     """The skeleton's text for `target` (.py or .ipynb) made from a reference .py file."""
     text = strip(reference.read_text())
     if target.suffix == ".ipynb":
-        nb = notebook_from_py(text)
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        for i, c in enumerate(nb.cells):
-            c["id"] = f"cell-{i}"
-        return nbformat.writes(nb)
+        return notebook_text(notebook_from_py(text))
     return text
+
+
+def notebook_text(nb) -> str:
+    """A notebook as a student's file: a python3 kernelspec and stable cell ids."""
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for i, c in enumerate(nb.cells):
+        c["id"] = f"cell-{i}"
+    return nbformat.writes(nb)
+
+
+def as_colab(nb, strip_tags: bool = True):
+    """Dress a notebook as a Colab export (for example submissions): a Drive mount first,
+    and, as students' notebooks have, no cell tags."""
+    nb.cells.insert(0, nbformat.v4.new_code_cell("from google.colab import drive\ndrive.mount('/content/drive')"))
+    if strip_tags:
+        for c in nb.cells:
+            c.metadata.pop("tags", None)
+    return nb
 
 
 def sources(assignment) -> dict[Path, Path]:

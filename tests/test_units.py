@@ -18,11 +18,13 @@ from grader.submission import load, notebook_from_py
 def test_classifier_keeps_definitions_and_drops_work():
     src = ("!pip install torch\n%matplotlib inline\nfrom google.colab import drive\ndrive.mount('/content')\n"
            "import torch\nclass Net(torch.nn.Module):\n    pass\nmodel = Net()\nfor e in range(9):\n    train(model)\n"
+           "gpu_model = Net().cuda()\ndevice = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
            "history = model.fit(x)\nANSWERS = {'1a': (1, 2)}\ntorch.manual_seed(0)\nplt.show()\n"
            "if __name__ == '__main__':\n    main()\n")
     kept, note = cells.filter_source(src)
     assert "class Net" in kept and "ANSWERS" in kept and "manual_seed" in kept and "model = Net()" in kept
-    for dropped in ("pip", "matplotlib", "drive.mount", "for e in", "fit(", "plt.show", "__main__"):
+    assert "device = torch.device" in kept
+    for dropped in ("pip", "matplotlib", "drive.mount", "for e in", "fit(", "plt.show", "__main__", "Net().cuda()"):
         assert dropped not in kept
     assert "google.colab" in kept and "ModuleNotFoundError" in kept  # optional imports guarded
     compile(kept, "cell", "exec")

@@ -18,6 +18,7 @@ import nbformat
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, ROOT)
+from grader.skeleton import as_colab, notebook_text  # noqa: E402
 from grader.submission import notebook_from_py  # noqa: E402
 
 OUT = os.path.join(ROOT, "assignments", "colourization-cifar10", "examples")
@@ -63,16 +64,10 @@ def mutate(text, pairs):
 def notebook(text, colab=False, answers=None):
     nb = notebook_from_py(text)
     if colab:
-        nb.cells.insert(0, nbformat.v4.new_code_cell(
-            "from google.colab import drive\ndrive.mount('/content/drive')"))
-        for c in nb.cells:  # a student's notebook has no tags
-            c.metadata.pop("tags", None)
+        as_colab(nb)
     for item, text_ in (answers or {}).items():
         nb.cells.append(nbformat.v4.new_markdown_cell(f"### {item}\n\n{text_}"))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for i, c in enumerate(nb.cells):
-        c["id"] = f"cell-{i}"
-    return nbformat.writes(nb)
+    return notebook_text(nb)
 
 
 def main():

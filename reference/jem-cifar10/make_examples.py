@@ -13,11 +13,11 @@ import os
 import sys
 import zipfile
 
-import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, ROOT)
+from grader.skeleton import as_colab, notebook_text  # noqa: E402
 from grader.submission import notebook_from_py  # noqa: E402
 
 OUT = os.path.join(ROOT, "assignments", "jem-cifar10", "examples")
@@ -31,12 +31,8 @@ def mutate(text, old, new):
 def notebook(text, colab=False):
     nb = notebook_from_py(text)
     if colab:
-        nb.cells.insert(0, nbformat.v4.new_code_cell(
-            "from google.colab import drive\ndrive.mount('/content/drive')"))
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for i, c in enumerate(nb.cells):
-        c["id"] = f"cell-{i}"
-    return nbformat.writes(nb)
+        as_colab(nb, strip_tags=False)
+    return notebook_text(nb)
 
 
 def main():
