@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import queue
 import re
 import traceback
@@ -111,6 +112,9 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
     each path is one submission, a folder included)."""
     out.mkdir(parents=True, exist_ok=True)
     paths = expand(paths) if expand_dirs else [Path(p) for p in paths]
+    if jobs > 1 and not opts.threads:
+        # kernels side by side share the cores instead of each taking them all
+        opts = dataclasses.replace(opts, threads=max(1, (os.cpu_count() or 1) // jobs))
     labels = names(paths)
     opts.hide = sorted({*opts.hide, str(out.resolve()), str(expectations.cache_root()),
                         *[str(p.resolve()) for p in paths]})
