@@ -25,6 +25,11 @@ def get(kind: str):
         raise KeyError(f"unknown check kind {kind!r}") from None
 
 
+def example_inputs(ctx, specs) -> list:
+    """The fixed, seeded inputs a check feeds a model (one per spec, each its own seed)."""
+    return [ctx.fw.example_input(spec, ctx.seed + i) for i, spec in enumerate(specs)]
+
+
 def fmt_shape(shape) -> str:
     if shape is None:
         return "nothing"

@@ -17,7 +17,7 @@ import itertools
 
 import numpy as np
 
-from . import Verdict, fmt_shape
+from . import Verdict, example_inputs, fmt_shape
 
 
 def observe(ctx, p):
@@ -27,7 +27,7 @@ def observe(ctx, p):
     ctx.fw.randomize_state(ref, ctx.seed)
     ctx.fw.seed(ctx.seed)
     model = ctx.fw.build(ctx.definition(p["target"]), init)
-    inputs = [ctx.fw.example_input(spec, ctx.seed + i) for i, spec in enumerate(p["inputs"])]
+    inputs = example_inputs(ctx, p["inputs"])
     if hasattr(ctx.fw, "prepare"):  # keras: layers get their weights on the first call
         ctx.fw.prepare(ref, inputs), ctx.fw.prepare(model, inputs)
     perms = p.get("permutations", [])

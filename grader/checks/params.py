@@ -1,13 +1,13 @@
 """`params`: trainable parameter counts, total or per named sub-module."""
 from __future__ import annotations
 
-from . import Verdict
+from . import Verdict, example_inputs
 
 
 def observe(ctx, p):
     model = ctx.fw.build(ctx.definition(p["target"]), p.get("init", {}))
     if p.get("inputs"):  # keras layers get their weights on the first call
-        ctx.fw.forward_with_hooks(model, [ctx.fw.example_input(s, ctx.seed + i) for i, s in enumerate(p["inputs"])])
+        ctx.fw.forward_with_hooks(model, example_inputs(ctx, p["inputs"]))
     counts = {"total": ctx.fw.param_count(model, types=p.get("types"))}
     for name in p.get("modules", []):
         counts[name] = ctx.fw.param_count(ctx.fw.submodule(model, name))

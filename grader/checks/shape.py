@@ -1,12 +1,12 @@
 """`shape`: output shapes of a definition, and of named sub-layers via hooks."""
 from __future__ import annotations
 
-from . import Verdict, fmt_shape
+from . import Verdict, example_inputs, fmt_shape
 
 
 def observe(ctx, p):
     model = ctx.fw.build(ctx.definition(p["target"]), p.get("init", {}))
-    inputs = [ctx.fw.example_input(spec, ctx.seed + i) for i, spec in enumerate(p["inputs"])]
+    inputs = example_inputs(ctx, p["inputs"])
     out, layers = ctx.fw.forward_with_hooks(model, inputs, p.get("layers", []))
     return {"output": ctx.fw.shape_of(out), "layers": {k: ctx.fw.shape_of(v) for k, v in layers.items()}}
 
