@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, expectations, pipeline, report
-from .assignment import Assignment
-from .result import Result
+from . import __version__, expectations, fingerprint, pipeline, report
+from .config import Assignment
+from .result import Result, Status
 from .submission import sha256_of
 
 SUBMISSION_SUFFIXES = {".ipynb", ".py", ".zip"}
@@ -46,7 +46,9 @@ def names(paths: list[Path]) -> list[str]:
     return out
 
 
-def _already(folder: Path, path: Path, assignment: Assignment) -> Result | None:
+def _already(folder: Path, path: Path, fp: str) -> Result | None:
+    """A result already written for this very submission under the same grading fingerprint
+    (results the grader could not finish for its own reasons are graded again)."""
     f = folder / "result.json"
     if not f.is_file():
         return None
@@ -58,28 +60,32 @@ def _already(folder: Path, path: Path, assignment: Assignment) -> Result | None:
         sha = sha256_of(path) if path.exists() else ""
     except OSError:
         return None
-    if (r.submission_sha256, r.assignment_version, r.grader_version) == (sha, assignment.version, __version__):
+    if (r.submission_sha256, r.fingerprint) == (sha, fp) and r.status != Status.ERROR:
         return r
     return None
 
 
 def crashed_result(path: Path, assignment: Assignment, opts, err: BaseException) -> Result:
-    """The grader's own failure on one submission is recorded, never lost, and the batch goes on."""
+    """The grader's own failure on one submission is recorded (status error: not the
+    student's fault, graded again on the next run), never lost, and the batch goes on."""
     from .judge import judge
-    reason = f"the grader failed on this submission: {type(err).__name__}: {err}"[:500]
-    items = judge(assignment, {}, {}, None, reason=reason)
-    return Result(assignment.slug, path.name, "", __version__, opts.device, "crashed", reason, items,
-                  0.0, assignment.auto_max, assignment.manual_max, 0.0, 0.0, {}, [], {},
-                  assignment_version=assignment.version)
+    reason = "the grader failed on this submission; your instructor has been told"
+    judged = judge(assignment, {}, {}, None, reason=reason)
+    r = Result(assignment=assignment.slug, submission=path.name, submission_sha256="", grader_version=__version__,
+               device=opts.device, status=Status.ERROR, reason=reason, items=judged.items,
+               auto_max=assignment.auto_max, manual_max=assignment.manual_max, bonus_max=assignment.bonus_max,
+               assignment_version=assignment.version)
+    r.flag("the grader failed", evidence=f"{type(err).__name__}: {err}"[:500])
+    return r
 
 
 def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path,
-              gpus: "queue.Queue[str] | None" = None) -> Result:
+              gpus: "queue.Queue[str] | None" = None, fp: str = "") -> Result:
     folder = out / name
     gpu = gpus.get() if gpus is not None else None
     try:
         job_opts = dataclasses.replace(opts, gpus=gpu) if gpu is not None else opts
-        result, nb = pipeline.grade(path, assignment, expected, job_opts, name)
+        result, nb = pipeline.grade(path, assignment, expected, job_opts, name, fingerprint=fp)
     except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
         traceback.print_exc()
         result, nb = crashed_result(path, assignment, opts, e), None
@@ -120,8 +126,9 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
                         *[str(p.resolve()) for p in paths]})
     results: dict[int, Result] = {}
     todo = []
+    fp = fingerprint.of(assignment, opts.device)
     for i, (p, n) in enumerate(zip(paths, labels)):
-        done = _already(out / n, p, assignment) if resume else None
+        done = _already(out / n, p, fp) if resume else None
         if done:
             results[i] = done
             if on_done:
@@ -134,14 +141,14 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
             from . import distributed
             index = {labels[i]: i for i in todo}
             for name, r in distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
-                                           assignment, expected, opts, out):
+                                           assignment, expected, opts, out, fp):
                 results[index[name]] = r
                 if on_done:
                     on_done(r)
         else:
             gpus = gpu_queue(opts, jobs)
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out, gpus): i
+                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out, gpus, fp): i
                            for i in todo}
                 for f in as_completed(futures):
                     results[futures[f]] = f.result()

@@ -7,12 +7,19 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from . import assignment as assignments
 from . import batch, detect, expectations, pipeline, report
-from .result import Result
+from .config import ConfigError
+from .result import Result, Status
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Grade deep-learning notebook assignments: shapes, causality, parameters, training.")
@@ -36,6 +43,9 @@ def _assignment(slug: str):
         return assignments.get(slug)
     except KeyError as e:
         console.print(f"[red]{e.args[0]}[/red]")
+        raise typer.Exit(2)
+    except ConfigError as e:
+        console.print(f"[red]assignment configuration error: {e}[/red]")
         raise typer.Exit(2)
 
 
@@ -104,14 +114,14 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
         r = batch.run([path], a, Path(tmp), _opts(device, mode), resume=False, expand_dirs=False)[0]
     t = Table("item", "points", "message")
     for it in r.items:
-        if it.kind == "manual":
+        if it.kind != "auto":
             t.add_row(it.id, f"– / {it.max_points:g}", "marked by hand" + ("" if it.answer else "; no answer text found"))
         else:
             msg = "; ".join(f"{c.name}: {c.message}" for c in it.checks if not c.passed) or "ok"
             style = "green" if it.points >= it.max_points else ("yellow" if it.points > 0 else "red")
             t.add_row(it.id, f"[{style}]{it.points:g} / {it.max_points:g}[/{style}]", msg)
     console.print(t)
-    if r.status != "graded":
+    if r.status not in {Status.GRADED, Status.REVIEW}:
         console.print(f"[red]{r.status}: {r.reason}[/red]")
     console.print(f"automatic points: [bold]{r.auto_points:g} / {r.auto_max:g}[/bold]")
 
@@ -128,7 +138,8 @@ def validate(slugs: List[str] = typer.Argument(None), device: str = DeviceOpt) -
         a = _assignment(slug)
         with tempfile.TemporaryDirectory(prefix="grader-validate-") as tmp:
             try:
-                ref, skel = batch.run([a.reference, a.skeleton], a, Path(tmp), opts, resume=False, expand_dirs=False)
+                ref, skel = batch.run([a.reference_path, a.skeleton_path], a, Path(tmp), opts, resume=False,
+                                      expand_dirs=False)
             except expectations.ReferenceFailed as e:
                 console.print(f"[red]{e}[/red]")
                 ok = False
@@ -174,9 +185,10 @@ def demo_examples(a) -> list[Path]:
     paths = []
     for e in a.examples:
         if e == "reference":
-            paths.append(a.reference)
+            if a.reference_path is not None:
+                paths.append(a.reference_path)
         elif e == "skeleton":
-            paths.append(a.skeleton)
+            paths.append(a.skeleton_path)
         else:
             paths += sorted(a.directory.glob(e))
     return paths

@@ -34,7 +34,8 @@ def pack(path: Path) -> tuple[str, bytes]:
         return path.name, b""
 
 
-def grade_packed(name: str, filename: str, data: bytes, slug: str, expected: dict, opts: pipeline.Options):
+def grade_packed(name: str, filename: str, data: bytes, slug: str, expected: dict, opts: pipeline.Options,
+                 fp: str = ""):
     """Runs on a worker: unpack, grade, return the Result and the executed notebook as JSON."""
     import ray
     gpus = ray.get_gpu_ids() if ray.is_initialized() else []
@@ -44,13 +45,13 @@ def grade_packed(name: str, filename: str, data: bytes, slug: str, expected: dic
     try:
         sub = tmp / filename
         sub.write_bytes(data)
-        result, nb = pipeline.grade(sub, assignments.get(slug), expected, opts, name)
+        result, nb = pipeline.grade(sub, assignments.get(slug), expected, opts, name, fingerprint=fp)
         return result.to_dict(), (nbformat.writes(nb) if nb is not None else None)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(paths, names, assignment, expected, opts, out: Path):
+def run(paths, names, assignment, expected, opts, out: Path, fp: str = ""):
     import ray
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False)
@@ -59,7 +60,7 @@ def run(paths, names, assignment, expected, opts, out: Path):
     pending = {}
     for p, n in zip(paths, names):
         filename, data = pack(p)
-        pending[task.remote(n, filename, data, assignment.slug, expected_ref, opts)] = (p, n)
+        pending[task.remote(n, filename, data, assignment.slug, expected_ref, opts, fp)] = (p, n)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         p, n = pending.pop(ready[0])

@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
@@ -43,7 +42,7 @@ class Outcome:
 class Execution:
     notebook: nbformat.NotebookNode
     cells: list[CellRecord]
-    status: str  # ok, crashed (the kernel could not be kept alive), timeout (budget ran out)
+    status: str  # ok, crashed (the kernel could not be kept alive), timeout (budget ran out), error (no kernel)
     reason: str
     seconds: float
 
@@ -112,9 +111,9 @@ class Session:
         except Exception:
             pid = None
         try:
-            self.client._cleanup_kernel()
-        except Exception:
-            pass
+            self.client._cleanup_kernel()  # nbclient's own: shut down, clean up, stop the channels
+        except (RuntimeError, OSError, TimeoutError) as e:  # a kernel that was already gone
+            self.kill_reason = self.kill_reason or f"shutdown: {type(e).__name__}: {e}"[:200]
         if pid:
             sandbox.kill_tree(pid)
         self.client = None
@@ -227,23 +226,25 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
     try:
         session.start()
     except Exception as e:
-        return Execution(nb, records, "crashed", f"the kernel did not start: {type(e).__name__}: {e}"[:500], 0.0)
+        # the grader's environment failed, not the student: reported to the instructor as such
+        return Execution(nb, records, "error", f"the grading kernel did not start: {type(e).__name__}: {e}"[:500], 0.0)
     for cp in cellplan.plan(nb, mode):
         cell = nb.cells[cp.index]
         cell.outputs, cell.execution_count = [], None
         if cp.source is None:
             cell.metadata.setdefault("grader", {})["skipped"] = cp.note
-            records.append(CellRecord(cp.index, "skipped", ename="", evalue=cp.note))
+            records.append(CellRecord(index=cp.index, status="skipped", evalue=cp.note))
             continue
         if session.time_left <= 0:
-            records.append(CellRecord(cp.index, "skipped", evalue="total time budget used up"))
+            records.append(CellRecord(index=cp.index, status="skipped", evalue="total time budget used up"))
             status, reason = "timeout", "the total time budget ran out before every cell had run"
             continue
         out = session.run(cp.source, session.cell_timeout)
         cell.outputs = out.outputs
         if cp.note:
             cell.metadata.setdefault("grader", {})["note"] = cp.note
-        records.append(CellRecord(cp.index, out.status, round(out.seconds, 3), out.ename, out.evalue[:500]))
+        records.append(CellRecord(index=cp.index, status=out.status, seconds=round(out.seconds, 3),
+                                  ename=out.ename, evalue=out.evalue[:500]))
         if session.client is None:
             status, reason = "crashed", f"the kernel died in cell {cp.index} and could not be restarted"
             break

@@ -1,18 +1,15 @@
-"""Expectations: the reference solution run through the same probe plan, cached by
-content hash (reference files, assignment.toml, probe helpers, engine code, device)."""
+"""Expectations: the reference solution run through the same probe plan, cached under the
+grading fingerprint (see fingerprint.py)."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from pathlib import Path
 
-from . import pipeline
-from .assignment import Assignment
+from . import fingerprint, pipeline
+from .config import Assignment
 from .probe import observations
-
-ENGINE = Path(__file__).resolve().parent
 
 
 class ReferenceFailed(RuntimeError):
@@ -24,24 +21,22 @@ def cache_root() -> Path:
 
 
 def key(assignment: Assignment, device: str) -> str:
-    h = hashlib.sha256(assignment.fingerprint().encode())
-    for p in sorted(ENGINE.rglob("*.py")):
-        h.update(p.read_bytes())
-    h.update(device.encode())
-    return h.hexdigest()[:24]
+    return fingerprint.of(assignment, device)
 
 
 def get(assignment: Assignment, opts: pipeline.Options) -> dict:
+    if assignment.reference_path is None:
+        raise ReferenceFailed(f"{assignment.slug}: no reference solution here to compute expectations from")
     folder = cache_root() / "expectations" / assignment.slug / key(assignment, opts.device)
     index = folder / "index.json"
     if index.is_file():
         keys = json.loads(index.read_text())
         return {k: observations.load(folder, k) for k in keys}
     # the reference's definitions are what is expected, whatever mode the batch runs in
-    obs = pipeline.observe(assignment.reference, assignment, dataclasses.replace(opts, mode="definitions"),
+    obs = pipeline.observe(assignment.reference_path, assignment, dataclasses.replace(opts, mode="definitions"),
                            name="reference")
     failed = {k: o.error for k, o in obs.observations.items() if not o.ok}
-    if obs.status != "graded" or failed or not obs.observations:
+    if obs.status != pipeline.Status.GRADED or failed or not obs.observations:
         detail = "; ".join(f"{k}: {e}" for k, e in failed.items()) or obs.reason
         raise ReferenceFailed(f"{assignment.slug}: the reference solution failed its own probes: {detail}")
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,46 +1,75 @@
 """Judge stage, in the grader's own process: observations against expectations -> points.
 
-Nothing from the sandbox is trusted beyond its type and size: every check's judge() gets
-plain data, and a judge that trips over a malformed observation scores zero, not a crash."""
+Nothing from the sandbox is trusted beyond its type and size. A judge that finds an
+observation malformed scores the check zero; a judge that fails any other way is the
+grader's or the author's fault: the check scores zero, the item goes to review, and the
+student is told to ask their instructor rather than shown an error."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from . import answers, checks
-from .assignment import Assignment
-from .probe import Observation, probe_key
-from .result import CheckResult, ItemResult
+from .config import Assignment, Check
+from .probe import Observation
+from .result import CheckResult, ItemResult, Review, Status
 
 
-def judge_check(check, obs: Observation | None, want) -> tuple[float, str]:
+@dataclass
+class Judged:
+    items: list[ItemResult]
+    review: list[Review] = field(default_factory=list)
+
+
+def judge_check(check: Check, obs: Observation | None, want) -> tuple[float, str, str]:
+    """(fraction, message for the student, problem for the instructor)."""
     if obs is None:
-        return 0.0, "not checked"
+        return 0.0, "not checked", ""
     if not obs.ok:
-        return 0.0, obs.error
+        return 0.0, obs.error, ""
     try:
-        verdict = checks.get(check.kind).judge(check.params, obs.value, want)
-    except (TypeError, KeyError, ValueError, AttributeError, IndexError) as e:
-        return 0.0, f"unexpected result ({type(e).__name__})"
-    return max(0.0, min(1.0, float(verdict.fraction))), verdict.message
+        verdict = check.module.judge(check.observe, check.judge, obs.value, want)
+    except checks.Malformed as e:
+        return 0.0, f"the probe's result was not usable ({e})", ""
+    except Exception as e:  # noqa: BLE001 - a judge's own failure must not lose the grade
+        return 0.0, "could not be judged; your instructor will look at it", \
+            f"the judge of {check.id} failed: {type(e).__name__}: {str(e)[:200]}"
+    message = verdict.message
+    if obs.stood_in:
+        message = (message + "; " if message else "") + \
+            f"the reference's {', '.join(obs.stood_in)} stood in for yours, which failed to run"
+    return max(0.0, min(1.0, float(verdict.fraction))), message, ""
 
 
 def judge(assignment: Assignment, observed: dict[str, Observation], expected: dict, notebook=None,
-          reason: str = "") -> list[ItemResult]:
-    items = []
+          reason: str = "") -> Judged:
+    out = Judged([])
     for item in assignment.items:
         if item.manual:
             text = answers.extract(notebook, item.id) if notebook is not None else ""
-            items.append(ItemResult(item.id, "manual", 0.0, item.points, item.title, [], text))
+            out.items.append(ItemResult(id=item.id, kind="bonus" if item.bonus else "manual", points=0.0,
+                                        max_points=item.points, title=item.title, answer=text))
             continue
         total_w = sum(c.weight for c in item.checks)
-        results = []
+        results, status = [], Status.GRADED
         for c in item.checks:
             share = item.points * c.weight / total_w
             if reason:
-                frac, msg = 0.0, reason
+                frac, msg, problem = 0.0, reason, ""
+            elif c.probe not in expected:
+                frac, msg, problem = 0.0, "not run", ""
             else:
-                frac, msg = judge_check(c, observed.get(probe_key(c)), expected[probe_key(c)])
+                frac, msg, problem = judge_check(c, observed.get(c.probe), expected[c.probe])
+            if problem:
+                status = Status.REVIEW
+                out.review.append(Review(reason="a check could not be judged", item=item.id, evidence=problem))
             if frac < 1.0 and c.message:
                 msg = f"{c.message}: {msg}" if msg else c.message
-            results.append(CheckResult(c.name, c.kind, frac >= 1.0 - 1e-9, round(share * frac, 4), round(share, 4), msg))
-        items.append(ItemResult(item.id, "auto", round(sum(r.points for r in results), 4), item.points,
-                                item.title, results))
-    return items
+            results.append(CheckResult(name=c.name, kind=c.kind, passed=frac >= 1.0 - 1e-9,
+                                       points=round(share * frac, 4), max_points=round(share, 4), message=msg,
+                                       visibility=c.visibility))
+            if observed.get(c.probe) is not None and observed[c.probe].stood_in:
+                out.review.append(Review(reason="the reference's definitions stood in for the student's",
+                                         item=item.id, evidence=", ".join(observed[c.probe].stood_in)))
+        out.items.append(ItemResult(id=item.id, kind="auto", points=round(sum(r.points for r in results), 4),
+                                    max_points=item.points, title=item.title, status=status, checks=results))
+    return out

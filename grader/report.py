@@ -9,25 +9,27 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from .assignment import Assignment
-from .result import Result
+from .config import Assignment
+from .result import Result, Status
 
 
 def feedback(result: Result, assignment: Assignment) -> str:
     lines = [f"# {assignment.title}", "",
              f"Submission `{result.submission}`: **{result.auto_points:g} / {result.auto_max:g}** automatic points"
              + (f", plus up to {result.manual_max:g} marked by hand." if result.manual_max else "."), ""]
-    if result.status != "graded":
+    if result.status not in {Status.GRADED, Status.REVIEW}:
         lines += [f"**Not graded: {result.reason}**", ""]
     elif result.reason:
         lines += [f"Note: {result.reason}", ""]
     lines += ["| item | points | notes |", "|---|---|---|"]
     for it in result.items:
-        if it.kind == "manual":
-            note = "marked by hand" + ("" if it.answer else " (no answer text found)")
+        if it.kind != "auto":
+            note = ("bonus, " if it.kind == "bonus" else "") + "marked by hand" + ("" if it.answer else " (no answer text found)")
             lines.append(f"| {it.id} | – / {it.max_points:g} | {note} |")
             continue
         notes = "; ".join(f"{c.name}: {c.message}" for c in it.checks if not c.passed)
+        if it.status == Status.REVIEW:
+            notes = "your instructor will review this item" + ("; " + notes if notes else "")
         lines.append(f"| {it.id} | {it.points:g} / {it.max_points:g} | {notes.replace('|', '/') or 'all checks passed'} |")
     errors = [c for c in result.cells if c.status in {"error", "timeout", "crashed"}]
     if errors:
@@ -51,7 +53,7 @@ def feedback(result: Result, assignment: Assignment) -> str:
 def gradescope(result: Result) -> dict:
     tests = []
     for it in result.items:
-        if it.kind == "manual":
+        if it.kind != "auto":
             continue
         out = "\n".join(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}".rstrip(": ") for c in it.checks)
         tests.append({"name": it.id, "score": it.points, "max_score": it.max_points, "output": out})
@@ -76,10 +78,9 @@ def _series(value) -> dict:
 
 def training_curves(assignment: Assignment, observations: dict, expected: dict) -> dict:
     """probe key -> the student's and the reference's curves, for every `training` check's probe."""
-    from .probe import probe_key
     curves = {}
     for c in assignment.checks:
-        key = probe_key(c)
+        key = c.probe
         if c.kind != "training" or key in curves:
             continue
         obs = observations.get(key)
@@ -87,7 +88,7 @@ def training_curves(assignment: Assignment, observations: dict, expected: dict) 
         if not series:
             continue
         want = expected.get(key)
-        args = assignment.probes.get(key, {}).get("params", {}).get("args", {})
+        args = c.observe.args
         title = str(args.get("target") or (want or {}).get("model") or key)
         curves[key] = {"title": title, "series": series, "reference": _series(want)}
     return curves
@@ -132,20 +133,26 @@ def write(result: Result, assignment: Assignment, folder: Path, notebook=None) -
         nbformat.write(notebook, folder / "executed.ipynb")
 
 
+def review_text(r: Result) -> str:
+    """The review column: what a marker should look at, in a few words each."""
+    return "; ".join(f"{x.item + ': ' if x.item else ''}{x.reason}" for x in r.review)
+
+
 def gradebook(results: list[Result], assignment: Assignment) -> pd.DataFrame:
     rows = []
     for r in results:
         row = {"submission": r.submission}
         for it in assignment.items:
             found = next((i for i in r.items if i.id == it.id), None)
-            row[it.id] = None if (it.manual or found is None) else found.points
+            row[it.id] = None if found is None or (it.manual and not found.marked) else found.points
         row["total"] = r.total
-        row["status"] = r.status
+        row["status"] = str(r.status)
+        row["review"] = review_text(r)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["submission", *[i.id for i in assignment.items], "total", "status"])
+    return pd.DataFrame(rows, columns=["submission", *[i.id for i in assignment.items], "total", "status", "review"])
 
 
 def write_gradebook(results: list[Result], assignment: Assignment, out: Path) -> Path:
     path = out / "grades.csv"
-    gradebook(results, assignment).drop(columns=["status"]).to_csv(path, index=False)
+    gradebook(results, assignment).to_csv(path, index=False)
     return path

@@ -65,9 +65,9 @@ def as_colab(nb, strip_tags: bool = True):
 
 def sources(assignment) -> dict[Path, Path]:
     """target -> reference file, from assignment.toml's [skeleton_sources]."""
-    import tomllib
-    raw = tomllib.loads((assignment.directory / "assignment.toml").read_text())
-    return {assignment.directory / t: assignment.reference_dir / s for t, s in raw.get("skeleton_sources", {}).items()}
+    if assignment.reference_dir is None:
+        return {}
+    return {assignment.directory / t: assignment.reference_dir / s for t, s in assignment.skeleton_sources.items()}
 
 
 def write(assignment) -> list[Path]:

@@ -1,11 +1,19 @@
-import dataclasses
+"""Shared test helpers. Every assignment's submissions (reference, skeleton, mutants,
+alternatives, variants, examples) are graded once per test session, in one batch per
+assignment (`graded(slug)`), and asserted on by many tests."""
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch._dynamo  # noqa: F401 - before any TensorFlow import: triton loaded after TF segfaults
 
 from grader import assignment, batch, pipeline
+from grader.result import Result
 
 ROOT = Path(__file__).resolve().parent.parent
+CASES = Path(__file__).resolve().parent / "assignments"
+SLUGS = sorted(p.name for p in CASES.iterdir() if (p / "mutants.toml").is_file())
 
 
 def mutate(text: str, old: str, new: str) -> str:
@@ -14,20 +22,76 @@ def mutate(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def cases(slug: str) -> dict:
+    return tomllib.loads((CASES / slug / "mutants.toml").read_text())
+
+
+def variants(slug: str) -> list[Path]:
+    """Correct solutions in the styles students write (tests/assignments/<slug>/variants/)."""
+    folder = CASES / slug / "variants"
+    return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_"))) if folder.is_dir() else []
+
+
 def grade_all(slug: str, paths, out: Path, jobs: int = 2, mode: str = "definitions", **budget):
     a = assignment.get(slug)
     if budget:
-        a = dataclasses.replace(a, budget=dataclasses.replace(a.budget, **budget))
+        a = a.model_copy(update={"budget": a.budget.model_copy(update=budget)})
     results = batch.run(list(paths), a, out, pipeline.Options(mode=mode, device="cpu"), jobs=jobs, resume=False,
                         expand_dirs=False)
     return a, {r.submission: r for r in results}
+
+
+@dataclass
+class Batch:
+    a: object
+    results: dict[str, Result]
+    out: Path
+    names: dict[str, str]           # case name -> submission file name
+
+    def __getitem__(self, case: str) -> Result:
+        return self.results[self.names.get(case, case)]
+
+
+_BATCHES: dict[str, Batch] = {}
+
+
+def graded(slug: str, tmp_path_factory) -> Batch:
+    if slug not in _BATCHES:
+        a = assignment.get(slug)
+        spec = cases(slug)
+        subs = tmp_path_factory.mktemp(f"{slug}-subs")
+        text = a.reference_path.read_text()
+        paths, names = [a.reference_path, a.skeleton_path], {"reference": a.reference_path.name,
+                                                             "skeleton": a.skeleton_path.name}
+        for group in ("mutants", "alternatives"):
+            for name, m in spec.get(group, {}).items():
+                t = text
+                for old, new in m["edits"]:
+                    t = mutate(t, old, new)
+                p = subs / f"{name}{a.reference_path.suffix}"
+                p.write_text(t)
+                paths.append(p)
+                names[name] = p.name
+        for p in variants(slug):
+            paths.append(p)
+            names[p.stem] = p.name
+        for name in spec.get("examples", {}):
+            paths.append(a.directory / "examples" / name)
+        out = tmp_path_factory.mktemp(f"{slug}-out")
+        a, res = grade_all(slug, paths, out)
+        _BATCHES[slug] = Batch(a, res, out, names)
+    return _BATCHES[slug]
 
 
 def auto_items(a):
     return [it for it in a.items if not it.manual]
 
 
-def assert_only_lost(a, result, affected: set[str]):
+def explain(result: Result) -> list:
+    return [(i.id, [c.message for c in i.checks if not c.passed]) for i in result.items if i.points < i.max_points]
+
+
+def assert_only_lost(a, result: Result, affected: set[str]):
     """The affected items lose points; every other automatic item keeps all of its points."""
     for it in auto_items(a):
         got = result.item(it.id)
@@ -36,24 +100,3 @@ def assert_only_lost(a, result, affected: set[str]):
         else:
             assert got.points == pytest.approx(it.points), \
                 f"{result.submission}: {it.id} should keep its points: {[c.message for c in got.checks]}"
-
-
-def write_mutants(d: Path, text: str, mutants: dict, alternative=()) -> list[Path]:
-    """Each mutant of the reference `text` as d/<name>.py, and d/alternative.py when an
-    alternative correct solution's edits are given. A mutant is (old, new, affected) or
-    ([(old, new), ...], affected)."""
-    paths = []
-    for name, spec in mutants.items():
-        edits = spec[0] if isinstance(spec[0], list) else [spec[:2]]
-        t = text
-        for old, new in edits:
-            t = mutate(t, old, new)
-        paths.append(d / f"{name}.py")
-        paths[-1].write_text(t)
-    if alternative:
-        t = text
-        for old, new in alternative:
-            t = mutate(t, old, new)
-        paths.append(d / "alternative.py")
-        paths[-1].write_text(t)
-    return paths

@@ -1,12 +1,12 @@
 """Bad input never crashes the grader or loses a result: each yields a Result with its
 reason, and the next submission in the same batch is graded normally."""
-import json
 import zipfile
 
 import nbformat
 import pytest
-
 from conftest import ROOT, grade_all
+
+from grader.result import Status
 
 pytestmark = pytest.mark.slow
 SLUG = "denoising-autoencoder"
@@ -51,7 +51,7 @@ def graded(tmp_path_factory):
 def test_unreadable_submissions_score_zero_with_a_reason(graded, name, words):
     a, res = graded
     r = res[name]
-    assert r.status == "unreadable"
+    assert r.status == Status.UNREADABLE
     assert words in r.reason
     assert r.auto_points == 0 and all(i.points == 0 for i in r.items)
     assert len(r.items) == len(a.items)

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from grader import assignment, batch, pipeline
 
 pytestmark = pytest.mark.slow
@@ -37,14 +37,14 @@ def test_grade_writes_the_gradebook_and_per_submission_outputs(graded_folder):
     a = assignment.get(SLUG)
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [r["submission"] for r in rows] == ["alice.py", "bob.ipynb"]
-    assert list(rows[0]) == ["submission", *[i.id for i in a.items], "total"]
+    assert list(rows[0]) == ["submission", *[i.id for i in a.items], "total", "status", "review"]
     assert float(rows[0]["total"]) == a.auto_max
     assert float(rows[1]["2a"]) < 30 and float(rows[1]["2b"]) == 30
     for name in ("alice", "bob"):
         for f in ("result.json", "feedback.md", "executed.ipynb", "results.json"):
             assert (out / name / f).is_file(), (name, f)
     r = json.loads((out / "bob" / "result.json").read_text())
-    assert r["schema"] == "grader.result/1" and r["status"] == "graded"
+    assert r["schema"] == "grader.result/2" and r["status"] == "graded"
     assert "mostly blobs" in next(i for i in r["items"] if i["id"] == "3e")["answer"].lower()
     assert "BatchNorm1d" in (out / "bob" / "feedback.md").read_text()
 

@@ -4,9 +4,9 @@ The grader trains each of the student's models itself, briefly and seeded, with 
 handout's loop (Adam, pixel-wise cross-entropy over the 24 colours, mini-batches in a
 fixed shuffled order, validation loss and pixel accuracy after every epoch) on the shipped
 CIFAR-format fixture, so the training items are judged on curves the student cannot fake.
-Data: the project's CIFAR reader (grader/datasets/cifar.py) through the reference's
-preprocessing (reference/colourization-cifar10/cifar.py: horses, grey = mean of RGB,
-nearest-palette-colour targets)."""
+Data: the project's CIFAR reader (grader/datasets/cifar.py) through the handout's
+preprocessing (cifar.py beside this file: horses, grey = mean of RGB, nearest-palette-colour
+targets)."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,10 +17,10 @@ import numpy as np
 
 
 def _preprocessing(ctx):
-    """The reference folder's cifar.py (copied beside the reference for every probe)."""
+    """cifar.py, beside this file: the handout's preprocessing."""
     name = "grader_colourization_cifar"
     if name not in sys.modules:
-        path = Path(ctx.plan["reference_path"]).parent / "cifar.py"
+        path = Path(__file__).resolve().parent / "cifar.py"
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -89,7 +89,7 @@ def train_colourizer(ctx, target, epochs=3, batch_size=25, lr=3e-3, kernel=3, nu
     trained briefly. `losses` is the validation loss per epoch (epoch 0 = untrained)."""
     train_data, val_data, colours = load_data(ctx, max_train, max_val)
     ctx.fw.seed(ctx.seed)
-    model = ctx.fw.build(ctx.definition(target), {"kernel": kernel, "num_filters": num_filters,
+    model = ctx.build(target, {"kernel": kernel, "num_filters": num_filters,
                                                   "num_colours": len(colours), "num_in_channels": 1})
     hist = train(model, train_data, val_data, epochs, batch_size, lr, ctx.seed, ctx.fw.device())
     hist["model"] = target

@@ -144,7 +144,7 @@ def causality(ctx, n_filters=8, n_resnet=1, n_block=2, n_output=3):
 def test_images(ctx, n=16):
     """The first n images of the fixture's test folder through the reference's data set."""
     _, test_dir = _dirs(ctx)
-    x, y = ctx.get("CalligraphyDataset", reference=True)(test_dir, batch_size=n)[0]
+    x, y = ctx.ref("CalligraphyDataset")(test_dir, batch_size=n)[0]
     return _np(x), _np(y)
 
 
@@ -153,7 +153,7 @@ def small_model(ctx, n_filters=16, n_resnet=1, n_block=1, n_output=4, scale=None
     import keras
     ctx.fw.seed(ctx.seed)
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
-    x = ctx.get("AutoregressiveModel", reference=True)(n_filters, n_resnet, n_block, n_output)(inputs)
+    x = ctx.ref("AutoregressiveModel")(n_filters, n_resnet, n_block, n_output)(inputs)
     x = keras.layers.Conv2D(1, 1)(x)
     model = keras.Model(inputs, keras.layers.Activation("sigmoid")(x))
     if scale is not None:
@@ -204,7 +204,7 @@ def bce(ctx):
     """The student's evaluate_bce on a fixed small model and the reference's test data set."""
     _, test_dir = _dirs(ctx)
     model = small_model(ctx, scale=0.3)
-    ds = ctx.get("CalligraphyDataset", reference=True)(test_dir, batch_size=32)
+    ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=32)
     value = ctx.get("evaluate_bce")(model, ds)
     return {"bce": float(np.asarray(value))}
 
@@ -216,9 +216,9 @@ def optimizer(ctx):
 def short_training(ctx, epochs=3):
     """The student's train() on a small model and the reference's 80:20 split of the fixture."""
     train_dir, _ = _dirs(ctx)
-    Dataset = ctx.get("CalligraphyDataset", reference=True)
+    Dataset = ctx.ref("CalligraphyDataset")
     model = small_model(ctx)
-    model.compile(optimizer=ctx.get("make_optimizer", reference=True)(), loss="binary_crossentropy")
+    model.compile(optimizer=ctx.ref("make_optimizer")(), loss="binary_crossentropy")
     history = ctx.get("train")(model, Dataset(train_dir, batch_size=32, shuffle=True, subset="train"),
                                Dataset(train_dir, batch_size=32, subset="val"), epochs)
     hist = getattr(history, "history", None)

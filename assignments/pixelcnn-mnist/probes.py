@@ -48,9 +48,8 @@ def load_split():
 def reference_model(ctx):
     torch = _torch()
     _cpu_threads(ctx)
-    model = ctx.get("PixelCNN", reference=True)()
-    weights = Path(ctx.plan["reference_path"]).parent / "weights" / "pixelcnn.pt"
-    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    model = ctx.ref("PixelCNN")()
+    model.load_state_dict(torch.load(ctx.file("weights/pixelcnn.pt"), map_location="cpu"))
     return model.to(ctx.fw.device()).eval()
 
 
@@ -88,7 +87,7 @@ def api(ctx, c_hidden=16, n_layers=3):
     import torch.nn.functional as F
     _cpu_threads(ctx)
     ctx.fw.seed(ctx.seed)
-    model = ctx.fw.build(ctx.definition("PixelCNN"), {"c_in": 1, "c_hidden": c_hidden, "n_layers": n_layers})
+    model = ctx.build("PixelCNN", {"c_in": 1, "c_hidden": c_hidden, "n_layers": n_layers})
     model.eval()
     dev = ctx.fw.device()
     _, val, _ = load_split()
@@ -138,7 +137,7 @@ def train_pixelcnn(ctx, steps=30, batch_size=16, c_hidden=32, n_layers=4, lr=3e-
     _cpu_threads(ctx)
     train, val, _ = load_split()
     ctx.fw.seed(ctx.seed)
-    model = ctx.fw.build(ctx.definition("PixelCNN"), {"c_in": 1, "c_hidden": c_hidden, "n_layers": n_layers})
+    model = ctx.build("PixelCNN", {"c_in": 1, "c_hidden": c_hidden, "n_layers": n_layers})
     dev = ctx.fw.device()
     model.log = lambda *a, **k: None
     xv = val[:n_eval].to(dev)

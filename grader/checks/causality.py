@@ -19,14 +19,37 @@ judge (params `mode`):
 - `same`: the dependence pattern equals the reference's (building blocks, e.g. one masked
   convolution on a float input).
 
-Params: target, init, cases = [{shape, dtype ("long"/"float"), high, positions ("all",
-"center" or {"sample": n}), perturb ("all" or {"window": w})}], window, mode.
+Both adapters implement the two measurements, so the kind serves PyTorch and Keras alike.
 """
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 
-from . import Verdict
+from ..config import JudgeBase, ObserveBase, Strict
+from . import Malformed, Verdict
+
+KIND = "causality"
+
+
+class Case(Strict):
+    shape: list[int]                      # the input, (1, C, H, W) (or the framework's layout)
+    dtype: Literal["float", "long"] = "float"
+    high: int = 256                       # long inputs: values in [0, high)
+    positions: Any = "all"                # "all", "center", {sample = n, margin = m} or a list of (h, w)
+    perturb: Any = "all"                  # "all" or {window = w}
+
+
+class Observe(ObserveBase):
+    target: str
+    init: dict[str, Any] = {}
+    cases: list[Case]
+
+
+class Judge(JudgeBase):
+    mode: Literal["strict", "no-blind-spot", "must-leak", "same"] = "strict"
+    window: int = 3
 
 
 def _positions(spec, H, W, rng):
@@ -58,21 +81,21 @@ def _pixels(spec, positions, H, W):
     return sorted(seen)
 
 
-def observe(ctx, p):
+def observe(ctx, o: Observe):
     fw = ctx.fw
     cases = []
-    for n, case in enumerate(p["cases"]):
+    for n, case in enumerate(o.cases):
         fw.seed(ctx.seed + n)
-        model = fw.build(ctx.definition(p["target"]), p.get("init", {}))
-        shape = list(case["shape"])
-        H, W = shape[-2], shape[-1]
-        spec = {"shape": shape, "dtype": case.get("dtype", "float")}
-        if spec["dtype"] == "long":
-            spec.update(low=0, high=case.get("high", 256))
+        model = ctx.build(o.target, o.init)
+        shape = list(case.shape)
+        H, W = fw.image_size(shape)
+        spec = {"shape": shape, "dtype": case.dtype}
+        if case.dtype == "long":
+            spec.update(low=0, high=case.high)
         x = fw.example_input(spec, ctx.seed + 100 + n)
         rng = np.random.default_rng(ctx.seed + n)
-        positions = _positions(case.get("positions", "all"), H, W, rng)
-        pixels = _pixels(case.get("perturb", "all"), positions, H, W)
+        positions = _positions(case.positions, H, W, rng)
+        pixels = _pixels(case.perturb, positions, H, W)
         grad = fw.input_gradients(model, x, positions)
         pert = fw.perturbation_dependence(model, x, pixels, positions)
         cases.append({"shape": [H, W], "positions": [list(q) for q in positions],
@@ -85,17 +108,24 @@ def observe(ctx, p):
 def _case(c):
     """Validated arrays of one (untrusted) case: positions (P,2), pixels (K,2), grad (P,H,W) or
     None, pert (K,P)."""
+    try:
+        return _arrays(c)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise Malformed(f"malformed dependence measurements ({type(e).__name__})") from None
+
+
+def _arrays(c):
     H, W = (int(v) for v in c["shape"])
     pos = np.asarray(c["positions"], dtype=int).reshape(-1, 2)
     pix = np.asarray(c["pixels"], dtype=int).reshape(-1, 2)
     pert = np.asarray(c["pert"]).astype(bool)
     if pert.shape != (len(pix), len(pos)):
-        raise ValueError("malformed perturbation matrix")
+        raise Malformed("malformed perturbation matrix")
     grad = c.get("grad")
     if grad is not None:
         grad = np.asarray(grad).astype(bool)
         if grad.shape != (len(pos), H, W):
-            raise ValueError("malformed gradient masks")
+            raise Malformed("malformed gradient masks")
     return H, W, pos, pix, grad, pert
 
 
@@ -103,11 +133,11 @@ def _fmt(q):
     return f"({int(q[0])}, {int(q[1])})"
 
 
-def judge(p, got, want) -> Verdict:
-    mode = p.get("mode", "strict")
-    gcases, wcases = got.get("cases"), want["cases"]
+def judge(o: Observe, j: Judge, got, want) -> Verdict:
+    mode = j.mode
+    gcases, wcases = got.get("cases") if isinstance(got, dict) else None, want["cases"]
     if not isinstance(gcases, list) or len(gcases) != len(wcases):
-        return Verdict(0.0, "no dependence measurements")
+        raise Malformed("no dependence measurements")
     problems, notes = [], []
     for gc, wc in zip(gcases, wcases):
         H, W, pos, pix, grad, pert = _case(gc)
@@ -145,7 +175,7 @@ def judge(p, got, want) -> Verdict:
             if mode == "must-leak":
                 rel = raster_in[:, None] == raster_out[None, :]
             else:
-                w_ = int(p.get("window", 3))
+                w_ = j.window
                 rel = ((raster_in[:, None] < raster_out[None, :])
                        & (pix[:, :1] >= pos[:, 0][None, :] - w_)
                        & (np.abs(pix[:, 1:] - pos[:, 1][None, :]) <= w_))
@@ -169,8 +199,6 @@ def judge(p, got, want) -> Verdict:
                 if len(lack):
                     bits.append("misses input " + ", ".join(_fmt(pix[k]) for k, _ in lack[:4]))
                 problems.append(f"{size} input, output {_fmt(pos[0])}: " + "; ".join(bits))
-        else:
-            raise ValueError(f"unknown causality mode {mode!r}")
     if problems:
         return Verdict(0.0, "; ".join(problems))
     return Verdict(1.0, "; ".join(notes))

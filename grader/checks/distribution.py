@@ -21,23 +21,47 @@ judge (`mode`):
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 import numpy as np
 
-from . import Verdict, fmt_shape
+from ..config import JudgeBase, ObserveBase
+from . import Malformed, Verdict, fmt_shape
+
+KIND = "distribution"
+USES_REFERENCE = True   # the function receives the reference's trained model
 
 
-def observe(ctx, p):
-    model = getattr(ctx.helpers, p.get("model", "reference_model"))(ctx)
-    inputs = getattr(ctx.helpers, p["inputs"])(ctx, **p.get("inputs_args", {})) if p.get("inputs") else [()]
-    fn = ctx.get(p["target"])
+class Observe(ObserveBase):
+    target: str
+    model: str = "reference_model"        # probes.py helper giving the model the function receives
+    inputs: str | None = None             # probes.py helper giving the argument tuples
+    inputs_args: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {}
+    score: str | None = None              # probes.py helper scoring samples (e.g. bits/pixel)
+
+
+class Judge(JudgeBase):
+    mode: Literal["exact", "approx", "samples"] = "exact"
+    shape: list[int] | None = None        # default: (256,) for distributions, the reference's for samples
+    sum_tol: float = 1e-3
+    tol: float = 1e-3                     # total-variation distance allowed
+    keep_rows: list[int] = []             # samples: rows [r0, r1) that must equal the given image's
+    margin: float = 0.5                   # samples: |score - reference's score| allowed
+    score_name: str = "score"
+
+
+def observe(ctx, o: Observe):
+    model = ctx.helper(o.model)(ctx)
+    inputs = ctx.helper(o.inputs)(ctx, **o.inputs_args) if o.inputs else [()]
+    fn = ctx.get(o.target)
     results, given = [], []
     for k, args in enumerate(inputs):
         ctx.fw.seed(ctx.seed + k)
-        out = fn(model, *args, **p.get("kwargs", {}))
+        out = fn(model, *args, **o.kwargs)
         entry = {"value": np.asarray(ctx.fw.to_numpy(out), dtype=np.float64)}
-        if p.get("score"):
-            entry["score"] = float(getattr(ctx.helpers, p["score"])(ctx, model, out, *args))
+        if o.score:
+            entry["score"] = float(ctx.helper(o.score)(ctx, model, out, *args))
         results.append(entry)
         given.append(np.asarray(ctx.fw.to_numpy(args[0])) if args else None)
     return {"results": results, "given": given}
@@ -55,11 +79,11 @@ def _valid_distribution(v, shape, sum_tol):
     return ""
 
 
-def judge(p, got, want) -> Verdict:
-    mode = p.get("mode", "exact")
-    gres, wres = got.get("results"), want["results"]
+def judge(o: Observe, j: Judge, got, want) -> Verdict:
+    mode = j.mode
+    gres, wres = got.get("results") if isinstance(got, dict) else None, want["results"]
     if not isinstance(gres, list) or len(gres) != len(wres):
-        return Verdict(0.0, "no result")
+        raise Malformed("no result")
     problems = []
     for k, (g, w) in enumerate(zip(gres, wres)):
         tag = f"input {k + 1}: " if len(wres) > 1 else ""
@@ -70,17 +94,17 @@ def judge(p, got, want) -> Verdict:
         v = v.astype(np.float64)
         wv = np.asarray(w["value"], dtype=np.float64)
         if mode in {"exact", "approx"}:
-            err = _valid_distribution(v, p.get("shape", [256]), p.get("sum_tol", 1e-3))
+            err = _valid_distribution(v, j.shape or [256], j.sum_tol)
             if err:
                 problems.append(tag + err)
                 continue
             tv = 0.5 * float(np.abs(v / v.sum() - wv / wv.sum()).sum())
-            tol = float(p.get("tol", 1e-3))
+            tol = j.tol
             if tv > tol:
                 problems.append(tag + f"total-variation distance {tv:.3g} from the reference's distribution "
                                       f"(allowed {tol:g})")
         elif mode == "samples":
-            shape = list(p.get("shape", wv.shape))
+            shape = list(j.shape or wv.shape)
             if list(v.shape) != shape:
                 problems.append(tag + f"expected shape {fmt_shape(shape)}, got {fmt_shape(list(v.shape))}")
                 continue
@@ -88,7 +112,7 @@ def judge(p, got, want) -> Verdict:
                 problems.append(tag + "values are not integers in 0..255 (are all pixels sampled?)")
                 continue
             given = np.asarray(want["given"][k], dtype=np.float64)
-            r0, r1 = p["keep_rows"]
+            r0, r1 = j.keep_rows
             kept = v[..., r0:r1, :]
             if not (kept == given[..., r0:r1, :]).all():
                 problems.append(tag + f"rows {r0}..{r1 - 1} must equal the given image's")
@@ -104,12 +128,10 @@ def judge(p, got, want) -> Verdict:
                 if not isinstance(s, (int, float)) or not math.isfinite(s):
                     problems.append(tag + "the samples could not be scored")
                     continue
-                margin = float(p.get("margin", 0.5))
+                margin = j.margin
                 if abs(s - w["score"]) > margin:
-                    problems.append(tag + f"{p.get('score_name', 'score')} {s:.3f} is more than {margin:g} from "
+                    problems.append(tag + f"{j.score_name} {s:.3f} is more than {margin:g} from "
                                           f"the reference's {w['score']:.3f}")
-        else:
-            raise ValueError(f"unknown distribution mode {mode!r}")
     if problems:
         return Verdict(0.0, "; ".join(problems))
     return Verdict(1.0)

@@ -16,18 +16,42 @@ result; each is an equal share of the check), and per key in `compare` (default
 `explain = { key = "..." }` replaces the default message of a key that does not match."""
 from __future__ import annotations
 
-import math
+from typing import Any, Literal
 
 import numpy as np
 
-from . import Verdict, close
+from ..config import JudgeBase, ObserveBase, Strict
+from . import Malformed, Verdict, close, number
+
+KIND = "matches"
 
 
-def observe(ctx, p):
-    fn = getattr(ctx.helpers, p["fn"])
-    out = fn(ctx, **p.get("args", {}))
+class Observe(ObserveBase):
+    fn: str                                          # probes.py helper: fn(ctx, **args) -> {name: value}
+    args: dict[str, Any] = {}
+
+
+class Tolerance(Strict):
+    rtol: float | None = None
+    atol: float | None = None
+
+
+class Judge(JudgeBase):
+    keys: list[str] = []                             # the values judged (default: every key of the reference's)
+    compare: dict[str, Literal["close", "equal", "rows_near", "falls"]] = {}
+    tolerance: dict[str, Tolerance] = {}
+    explain: dict[str, str] = {}
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    row_tol: float = 0.1
+    min_share: float = 0.95
+    min_drop: float = 0.0
+
+
+def observe(ctx, o: Observe):
+    out = ctx.helper(o.fn)(ctx, **o.args)
     if not isinstance(out, dict):
-        raise TypeError(f"{p['fn']} returned {type(out).__name__}, not a dict")
+        raise TypeError(f"{o.fn} returned {type(out).__name__}, not a dict")
     return out
 
 
@@ -68,15 +92,16 @@ def _close(g, w, rtol, atol) -> tuple[bool, str]:
         n = int((~np.isclose(ga64, wa64, rtol=rtol, atol=atol)).sum())
         return False, f"{n} of {wa.size} values differ (largest difference {float(np.abs(ga64 - wa64).max()):.3g})"
     if isinstance(w, (int, float)) and not isinstance(w, bool):
-        if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g):
+        if not number(g):
             return False, f"expected a number, got {_short(g)}"
-        ok = abs(g - w) <= atol + rtol * abs(w)
+        # integers (counts) exactly; floats within the tolerance
+        ok = g == w if isinstance(g, int) and isinstance(w, int) else abs(g - w) <= atol + rtol * abs(w)
         return ok, "" if ok else f"expected {_short(w)}, got {_short(g)}"
     ok = close(g, w, rtol, atol)
     return ok, "" if ok else f"expected {_short(w)}, got {_short(g)}"
 
 
-def _rows_near(g, w, p) -> tuple[bool, str]:
+def _rows_near(g, w, j: Judge) -> tuple[bool, str]:
     wa, ga = _array(w), _array(g)
     if ga is None or ga.ndim < 1 or ga.shape[1:] != wa.shape[1:]:
         return False, f"expected rows of shape {tuple(wa.shape[1:])}, got {_short(g)}"
@@ -84,30 +109,29 @@ def _rows_near(g, w, p) -> tuple[bool, str]:
         return False, f"{len(ga)} items, expected {len(wa)}"
     gf = ga.reshape(len(ga), -1).astype(np.float32)
     wf = wa.reshape(len(wa), -1).astype(np.float32)
-    tol = p.get("row_tol", 0.1)
+    tol = j.row_tol
     near = 0
     for row in gf:
         if float(np.abs(wf - row).mean(axis=1).min()) <= tol:
             near += 1
     share = near / max(1, len(gf))
-    ok = share >= p.get("min_share", 0.95)
+    ok = share >= j.min_share
     return ok, "" if ok else f"only {near} of {len(gf)} items resemble one of the reference's"
 
 
-def _falls(g, p) -> tuple[bool, str]:
-    if not isinstance(g, list) or len(g) < 2 or not all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in g):
+def _falls(g, j: Judge) -> tuple[bool, str]:
+    if not isinstance(g, list) or len(g) < 2 or not all(number(x) for x in g):
         return False, f"expected a sequence of at least two finite numbers, got {_short(g)}"
-    drop = p.get("min_drop", 0.0)
+    drop = j.min_drop
     ok = g[-1] < g[0] * (1 - drop)
     return ok, "" if ok else f"it did not fall: {g[0]:.4f} first, {g[-1]:.4f} last"
 
 
-def judge(p, got, want) -> Verdict:
+def judge(o: Observe, j: Judge, got, want) -> Verdict:
     if not isinstance(got, dict):
-        return Verdict(0.0, "no result")
-    keys = p.get("keys") or list(want)
-    modes, tols, explain = p.get("compare", {}), p.get("tolerance", {}), p.get("explain", {})
+        raise Malformed("no result")
+    keys = j.keys or list(want)
+    modes, tols, explain = j.compare, j.tolerance, j.explain
     wrong = []
     for k in keys:
         if k not in got:
@@ -116,16 +140,14 @@ def judge(p, got, want) -> Verdict:
         mode = modes.get(k, "close")
         g, w = got[k], want.get(k)
         if mode == "falls":
-            ok, why = _falls(g, p)
+            ok, why = _falls(g, j)
         elif mode == "rows_near":
-            ok, why = _rows_near(g, w, p)
+            ok, why = _rows_near(g, w, j)
         elif mode == "equal":
             ok, why = _close(g, w, 0.0, 0.0)
-        elif mode == "close":
-            t = tols.get(k, {})
-            ok, why = _close(g, w, t.get("rtol", p.get("rtol", 1e-5)), t.get("atol", p.get("atol", 1e-6)))
         else:
-            raise ValueError(f"unknown comparison {mode!r}")
+            t = tols.get(k, Tolerance())
+            ok, why = _close(g, w, j.rtol if t.rtol is None else t.rtol, j.atol if t.atol is None else t.atol)
         if not ok:
             wrong.append(explain.get(k, f"{k}: {why}"))
     return Verdict((len(keys) - len(wrong)) / len(keys) if keys else 0.0, "; ".join(wrong))

@@ -1,21 +1,42 @@
-"""`params`: trainable parameter counts, total or per named sub-module."""
+"""`params`: trainable parameter counts, total, per named sub-module or per layer type.
+Hidden by default: a count is often an answer the handout asks for (Q2, Q4)."""
 from __future__ import annotations
 
+from typing import Any
+
+from ..config import JudgeBase, ObserveBase
 from . import Verdict, example_inputs
 
+KIND = "params"
+VISIBILITY = "hidden"
 
-def observe(ctx, p):
-    model = ctx.fw.build(ctx.definition(p["target"]), p.get("init", {}))
-    if p.get("inputs"):  # keras layers get their weights on the first call
-        ctx.fw.forward_with_hooks(model, example_inputs(ctx, p["inputs"]))
-    counts = {"total": ctx.fw.param_count(model, types=p.get("types"))}
-    for name in p.get("modules", []):
+
+class Observe(ObserveBase):
+    target: str
+    init: dict[str, Any] = {}
+    inputs: list[Any] = []       # keras layers get their weights on the first call
+    modules: list[str] = []      # sub-modules counted on their own (names the contract fixes)
+    types: list[str] = []        # count only layers of these types
+
+
+class Judge(JudgeBase):
+    pass
+
+
+def observe(ctx, o: Observe):
+    model = ctx.build(o.target, o.init)
+    if o.inputs:
+        ctx.fw.forward_with_hooks(model, example_inputs(ctx, o.inputs))
+    counts = {"total": ctx.fw.param_count(model, types=o.types or None)}
+    for name in o.modules:
         counts[name] = ctx.fw.param_count(ctx.fw.submodule(model, name))
     return counts
 
 
-def judge(p, got, want) -> Verdict:
-    keys = ["total", *p.get("modules", [])]
+def judge(o: Observe, j: Judge, got, want) -> Verdict:
+    keys = ["total", *o.modules]
+    got = got if isinstance(got, dict) else {}
+    # counts are integers: compared exactly
     wrong = [f"{k}: expected {want[k]:,}, got {got.get(k)!r:}" for k in keys
-             if not isinstance(got.get(k), int) or got.get(k) != want[k]]
+             if not isinstance(got.get(k), int) or isinstance(got.get(k), bool) or got.get(k) != want[k]]
     return Verdict(0.0 if wrong else 1.0, "; ".join(wrong))

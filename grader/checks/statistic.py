@@ -22,15 +22,48 @@ Test kinds (`test = ...`), with the observation key(s) they read:
 from __future__ import annotations
 
 import math
+from typing import Any, Literal
 
 import numpy as np
 
-from . import Verdict
+from ..config import JudgeBase, ObserveBase, Strict
+from . import Malformed, Verdict
+
+KIND = "statistic"
 
 
-def observe(ctx, p):
-    fn = getattr(ctx.helpers, p["fn"])
-    return fn(ctx, **p.get("args", {}))
+class Observe(ObserveBase):
+    fn: str                                  # probes.py helper: fn(ctx, **args) -> draws and counts
+    args: dict[str, Any] = {}
+
+
+class Test(Strict):
+    test: Literal["normal", "binomial", "dispersion", "uniform", "equals"]
+    name: str = ""
+    key: str                                 # the observation's draws (or counts)
+    mean: float = 0.0                        # normal
+    sd: float | str | None = None            # normal: a number, or "args.<name>" (the probe's own argument)
+    n: int | str | None = None               # binomial/dispersion: draws per trial, or "args.<name>"
+    p: float | str | None = None             # binomial/dispersion: probability, or "args.<name>"
+    value: Any = None                        # equals
+
+
+class Judge(JudgeBase):
+    tests: list[Test]
+    alpha: float = 1e-4
+
+
+def observe(ctx, o: Observe):
+    return ctx.helper(o.fn)(ctx, **o.args)
+
+
+def validate(o: Observe, j: Judge) -> None:
+    """At load time: every "args.<name>" a test refers to is one of the probe's arguments."""
+    for t in j.tests:
+        for what in ("sd", "n", "p"):
+            spec = getattr(t, what)
+            if isinstance(spec, str):
+                _param(spec, o.args, f"tests[{t.name or t.test}].{what}")
 
 
 # ---- distributions (numpy/math only) -------------------------------------------------------
@@ -108,16 +141,24 @@ def _counts(got, key) -> list[int]:
     return out
 
 
-def _number(got, spec):
-    return float(got[spec]) if isinstance(spec, str) else float(spec)
+def _param(spec, args: dict, what: str) -> float:
+    """A test parameter: a number, or "args.<name>": the probe's own argument (from the toml,
+    never from the observation), so that a value is written once."""
+    if isinstance(spec, str):
+        if not spec.startswith("args.") or spec[5:] not in args:
+            raise KeyError(f"{what} = {spec!r}: the probe has no such argument")
+        return float(args[spec[5:]])
+    if spec is None:
+        raise KeyError(f"{what} is not set")
+    return float(spec)
 
 
-def run_test(t: dict, got: dict) -> list[tuple[str, float, str]]:
+def run_test(t: Test, got: dict, args: dict) -> list[tuple[str, float, str]]:
     """[(sub-test name, p-value, detail)] for one entry of `tests`."""
-    kind = t["test"]
+    kind = t.test
     if kind == "normal":
-        x = _array(got, t["key"])
-        mean, sd, n = float(t.get("mean", 0.0)), float(t["sd"]), len(x)
+        x = _array(got, t.key)
+        mean, sd, n = t.mean, _param(t.sd, args, "sd"), len(x)
         m, s2 = float(x.mean()), float(x.var(ddof=1)) if n > 1 else 0.0
         z = (m - mean) / (sd / math.sqrt(n))
         chi = (n - 1) * s2 / sd ** 2
@@ -126,9 +167,9 @@ def run_test(t: dict, got: dict) -> list[tuple[str, float, str]]:
                 ("spread", chi2_two_sided_p(chi, n - 1), f"standard deviation {math.sqrt(s2):.4g}, expected {sd:g}"),
                 ("shape", p_ks, f"Kolmogorov-Smirnov distance {d:.3g} from N({mean:g}, {sd:g}^2)")]
     if kind in {"binomial", "dispersion"}:
-        k = _counts(got, t["key"])
-        n = int(_number(got, t["n"]))
-        p = float(t["p"])
+        k = _counts(got, t.key)
+        n = int(_param(t.n, args, "n"))
+        p = _param(t.p, args, "p")
         if n <= 0 or any(c > n for c in k):
             raise ValueError("counts larger than the number of draws")
         if kind == "binomial":
@@ -139,27 +180,25 @@ def run_test(t: dict, got: dict) -> list[tuple[str, float, str]]:
         return [("independence", chi2_two_sided_p(chi, len(k)),
                  f"per-call counts vary with variance {np.var(k):.3g}, expected {var:.3g} for independent draws")]
     if kind == "uniform":
-        c = np.asarray(_counts(got, t["key"]), np.float64)
+        c = np.asarray(_counts(got, t.key), np.float64)
         if c.sum() == 0:
             return [("uniform", 0.0, "no draws")]
         e = c.sum() / len(c)
         chi = float(((c - e) ** 2 / e).sum())
         return [("uniform", chi2_sf(chi, len(c) - 1), f"counts {c.astype(int).tolist()}")]
-    if kind == "equals":
-        ok = got.get(t["key"]) == t["value"]
-        return [("equals", 1.0 if ok else 0.0, f"`{t['key']}` is {got.get(t['key'])!r}, expected {t['value']!r}")]
-    raise ValueError(f"unknown statistical test {kind!r}")
+    ok = got.get(t.key) == t.value
+    return [("equals", 1.0 if ok else 0.0, f"`{t.key}` is {str(got.get(t.key))[:40]}, expected {t.value!r}")]
 
 
-def judge(p, got, want) -> Verdict:
+def judge(o: Observe, j: Judge, got, want) -> Verdict:
     if not isinstance(got, dict):
-        return Verdict(0.0, "no draws were collected")
-    alpha = float(p.get("alpha", 1e-4))
+        raise Malformed("no draws were collected")
+    alpha = j.alpha
     total, failed = 0, []
-    for t in p["tests"]:
-        label = t.get("name", t["test"])
+    for t in j.tests:
+        label = t.name or t.test
         try:
-            results = run_test(t, got)
+            results = run_test(t, got, o.args)
         except (KeyError, ValueError, TypeError) as e:
             total += 1
             failed.append(f"{label}: no usable draws ({e})")

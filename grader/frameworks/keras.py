@@ -1,6 +1,6 @@
-"""Keras 3 (TensorFlow backend) adapter: the torch adapter's functions with the same names
-and semantics, plus input gradients (GradientTape), weight transfer by attribute path (as
-Keras 3's `.weights.h5` files match weights) and seeding.
+"""Keras 3 (TensorFlow backend) adapter (grader/frameworks/base.py declares the interface):
+gradients with GradientTape, weight transfer by attribute path (as Keras 3's `.weights.h5`
+files match weights).
 
 Keras layers are built lazily, on their first call; the checks that count parameters or
 read weights therefore run a forward pass first (`inputs` in their parameters)."""
@@ -13,8 +13,8 @@ import random
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from .. import frameworks as common  # noqa: E402
 
@@ -65,6 +65,11 @@ def example_input(spec, seed_: int = 0):
 
 
 # ---- sub-layers by attribute path ---------------------------------------------------------------
+
+def image_size(shape) -> tuple[int, int]:
+    """(H, W) of an NHWC shape."""
+    return int(shape[1]), int(shape[2])
+
 
 def submodule(model, name: str):
     """`a.b.0.c`: attributes, with integer parts indexing lists (as torch's get_submodule)."""
@@ -143,13 +148,6 @@ def shape_of(x):
     if isinstance(x, (tuple, list)):
         return [shape_of(v) for v in x]
     return None
-
-
-def dtype_of(x) -> str | None:
-    d = getattr(x, "dtype", None)
-    if d is None:
-        return None
-    return getattr(d, "name", None) or str(d)
 
 
 # ---- parameters and structure -------------------------------------------------------------------
@@ -251,26 +249,7 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def accepts(fn, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 # ---- gradients -----------------------------------------------------------------------------------
-
-def input_gradient(model, x, select):
-    """d(select(model(x)))/dx as a numpy array shaped like x; `select` maps the output tensor to
-    a scalar (e.g. lambda y: y[0, i, j, :] summed)."""
-    with tf.device(device()):
-        xt = tf.Variable(tf.convert_to_tensor(x, dtype=tf.float32))
-        with tf.GradientTape() as tape:
-            out = _call(model, [xt])
-            s = tf.reduce_sum(select(out))
-        g = tape.gradient(s, xt)
-    return np.zeros(np.shape(x), np.float32) if g is None else g.numpy()
-
 
 def output_gradients(model, x, positions):
     """For each (i, j): the gradient of the output at pixel (i, j) of image 0 (summed over
@@ -289,6 +268,64 @@ def output_gradients(model, x, positions):
     return np.stack(grads)
 
 
+def _spatial_out(out):
+    """A model's output as one tensor (B, H, W, ...)."""
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if not hasattr(out, "shape") or len(out.shape) < 3:
+        raise TypeError(f"the model's output is not an image-shaped tensor ({shape_of(out)})")
+    return out
+
+
+def input_gradients(model, x, positions):
+    """Per output position (h, w): a bool mask (H, W) of the input positions whose gradient is
+    non-zero (channels at that position reduced through a fixed random projection). x: one
+    input (1, H, W, C). Returns (P, H, W) bool, or None where no gradient reaches the input."""
+    P = len(positions)
+    with tf.device(device()):
+        xin = tf.Variable(tf.repeat(tf.cast(tf.convert_to_tensor(x), tf.float32), P, axis=0))
+        with tf.GradientTape() as tape:
+            try:
+                out = _spatial_out(_call(model, [xin]))
+            except (TypeError, ValueError, tf.errors.InvalidArgumentError):
+                return None
+            rest = tuple(int(d) for d in out.shape[3:])
+            r = tf.constant(np.random.default_rng(1234).standard_normal(rest).astype(np.float32) + 3.0)
+            idx = tf.constant([[k, h, w] for k, (h, w) in enumerate(positions)])
+            picked = tf.gather_nd(out, idx)                               # (P, *rest)
+            s = tf.reduce_sum(tf.cast(picked, tf.float32) * r)
+        g = tape.gradient(s, xin)
+    if g is None:
+        return None
+    g = np.abs(g.numpy())
+    return (g.reshape(g.shape[0], g.shape[1], g.shape[2], -1).max(axis=-1) > 0)
+
+
+def perturbation_dependence(model, x, pixels, positions, chunk=64):
+    """Black-box dependence: for each input pixel (h, w) in `pixels`, change it (every channel:
+    an integer input by +128 mod 256, a float one by +1) and see which output positions in
+    `positions` change. x: one input (1, H, W, C). Returns (K, P) bool."""
+    x = np.asarray(to_numpy(x))
+    hs = np.array([p[0] for p in positions])
+    ws = np.array([p[1] for p in positions])
+    found = []
+    for s in range(0, len(pixels), chunk):
+        part = pixels[s:s + chunk]
+        batch = np.repeat(x, len(part) + 1, axis=0)
+        for k, (h, w) in enumerate(part, 1):
+            if np.issubdtype(batch.dtype, np.integer):
+                batch[k, h, w] = (batch[k, h, w] + 128) % 256
+            else:
+                batch[k, h, w] = batch[k, h, w] + 1.0
+        with tf.device(device()):
+            out = to_numpy(_spatial_out(_call(model, [tf.constant(batch)]))).astype(np.float64)
+        at = out[:, hs, ws]                                             # (B, P, *rest)
+        diff = np.abs(at[1:] - at[:1]).reshape(len(part), len(positions), -1).max(axis=-1)
+        scale = max(1.0, float(np.abs(at[:1]).max()))
+        found.append(diff > 1e-6 * scale)
+    return np.concatenate(found)
+
+
 def predict(model, x, batch_size: int = 32) -> np.ndarray:
     """Inference-mode outputs as numpy, in batches."""
     outs = []
@@ -304,7 +341,6 @@ def _walk(obj, path: str, visited: set, found: dict):
     names them (list items are named after their class in snake case, with counters)."""
     from keras.src.saving import saving_lib
     from keras.src.saving.keras_saveable import KerasSaveable
-    from keras.src.utils import naming
 
     if id(obj) in visited:
         return

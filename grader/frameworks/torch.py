@@ -1,7 +1,6 @@
-"""PyTorch adapter."""
+"""PyTorch adapter (grader/frameworks/base.py declares the interface)."""
 from __future__ import annotations
 
-import inspect
 import os
 import random
 
@@ -54,6 +53,29 @@ def example_input(spec, seed_: int = 0):
     else:
         x = torch.randn(shape, generator=g)
     return x.to(device())
+
+
+def image_size(shape) -> tuple[int, int]:
+    """(H, W) of an NCHW shape."""
+    return int(shape[-2]), int(shape[-1])
+
+
+def prepare(model, inputs) -> None:
+    """Lazy modules (nn.LazyLinear, ...) get their weights on the first call."""
+    if any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
+        model.eval()
+        with torch.no_grad():
+            model(*inputs)
+
+
+def predict(model, x, batch_size: int = 32) -> np.ndarray:
+    """Inference-mode outputs of a numpy batch, as numpy, in batches."""
+    model.eval()
+    outs = []
+    with torch.no_grad():
+        for k in range(0, len(x), batch_size):
+            outs.append(to_numpy(model(torch.as_tensor(x[k:k + batch_size]).to(device()))))
+    return np.concatenate(outs)
 
 
 def submodule(model, name: str):
@@ -192,11 +214,54 @@ def permute_input_channels(model, name: str, splits: list[int], order: list[int]
         t.copy_(torch.cat([blocks[i] for i in order], dim=axis))
 
 
-def accepts(fn, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+def weight_arrays(model) -> dict[str, np.ndarray]:
+    """Every parameter and buffer by its state_dict name, as numpy."""
+    return {k: to_numpy(v) for k, v in model.state_dict().items()}
+
+
+def set_weights(model, values: dict) -> None:
+    """Assign by state_dict name; an unknown name is an error."""
+    state = model.state_dict()
+    with torch.no_grad():
+        for k, arr in values.items():
+            if k not in state:
+                raise KeyError(f"no weight {k}")
+            state[k].copy_(torch.as_tensor(np.asarray(arr), dtype=state[k].dtype))
+
+
+def fill_weights(model, seed_: int = 0, scale: float = 0.1) -> None:
+    """Deterministic floating-point weights that depend only on each name and shape."""
+    import zlib
+    with torch.no_grad():
+        for name, t in model.state_dict().items():
+            if t.is_floating_point():
+                rng = np.random.default_rng([seed_, zlib.crc32(name.encode())])
+                t.copy_(torch.as_tensor(rng.standard_normal(tuple(t.shape)) * scale, dtype=t.dtype))
+
+
+def load_weights(model, path) -> None:
+    """A state_dict saved with torch.save."""
+    model.load_state_dict(torch.load(path, map_location=device()))
+
+
+def optimizer_config(opt) -> dict:
+    """The optimizer's class name and its defaults (learning rate, betas, ...), as plain data."""
+    if not isinstance(opt, torch.optim.Optimizer):
+        raise TypeError(f"expected a torch optimizer, got {type(opt).__name__}")
+    return {"class_name": type(opt).__name__, **plain(dict(opt.defaults))}
+
+
+def output_gradients(model, x, positions) -> np.ndarray:
+    """For each (i, j): the gradient of the output at pixel (i, j) of image 0 (summed over
+    channels) with respect to the input, (len(positions), *x.shape[1:])."""
+    model.eval()
+    xt = torch.as_tensor(x, dtype=torch.float32).to(device()).requires_grad_(True)
+    out = _spatial_out(model(xt))
+    grads = []
+    for i, j in positions:
+        (g,) = torch.autograd.grad(out[0, ..., i, j].sum(), xt, retain_graph=True, allow_unused=True)
+        grads.append(np.zeros(tuple(xt.shape[1:]), np.float32) if g is None else to_numpy(g[0]))
+    return np.stack(grads)
 
 
 def _spatial_out(out):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..assignment import Assignment, CheckSpec
+from ..config import Assignment
 from . import observations
 
 
@@ -18,29 +18,17 @@ from . import observations
 class Observation:
     value: object = None
     error: str = ""  # why there is no value, in words a student can act on
+    stood_in: list = field(default_factory=list)  # reference definitions that replaced the student's
 
     @property
     def ok(self) -> bool:
         return not self.error
 
 
-def probe_key(check: CheckSpec) -> str:
-    return check.params.get("probe") or check.id.replace("/", "__").replace(" ", "_")
-
-
 def probes(assignment: Assignment) -> dict[str, dict]:
-    """probe key -> {kind, params}: shared probes from [probes.<key>], the rest per check."""
-    shared = assignment.probes
-    plan = {}
-    for c in assignment.checks:
-        key = probe_key(c)
-        if "probe" in c.params:
-            if key not in shared:
-                raise ValueError(f"{c.id}: no [probes.{key}] table")
-            plan[key] = shared[key]
-        else:
-            plan[key] = {"kind": c.kind, "params": c.params}
-    return plan
+    """probe key -> {kind, observe}: only observe parameters go to the kernel."""
+    return {k: {"kind": v["kind"], "observe": v["observe"].model_dump(mode="json")}
+            for k, v in assignment.plan().items()}
 
 
 def write_plan(assignment: Assignment, private: Path, seed: int = 0) -> Path:
@@ -48,16 +36,18 @@ def write_plan(assignment: Assignment, private: Path, seed: int = 0) -> Path:
     if ref.exists():
         shutil.rmtree(ref)
     shutil.copytree(assignment.reference_dir, ref, ignore=shutil.ignore_patterns("__pycache__"))
+    helpers = assignment.helpers_path
     out = private / "observations"
     out.mkdir(exist_ok=True)
     plan = {
         "framework": assignment.framework,
-        "reference_path": str(ref / assignment.reference.name),
-        "helpers_path": str(assignment.directory / "probes.py"),
+        "reference_path": str(ref / assignment.reference),
+        "helpers_path": str(helpers) if helpers else "",
         "data_dir": str(assignment.directory / "data"),
         "out_dir": str(out),
         "seed": seed,
         "probes": probes(assignment),
+        "files": {f: str(ref / f) for p in assignment.plan().values() for f in p["observe"].files},
     }
     path = private / "plan.json"
     path.write_text(json.dumps(plan))
@@ -79,7 +69,7 @@ def collect(session, assignment: Assignment, seed: int = 0) -> dict[str, Observa
     out_dir = Path(plan["out_dir"])
     found = {}
     for key, probe in plan["probes"].items():
-        timeout = float(probe["params"].get("timeout_s", assignment.budget.probe_timeout_s))
+        timeout = float(probe["observe"].get("timeout_s") or assignment.budget.probe_timeout_s)
         code = f"import grader.probe.runner as _grader_probe\n_grader_probe.run(globals(), {str(plan_path)!r}, {key!r})"
         outcome = session.run(code, timeout)
         try:
@@ -101,5 +91,6 @@ def collect(session, assignment: Assignment, seed: int = 0) -> dict[str, Observa
             else:
                 found[key] = Observation(error=_error_text(err))
         else:
-            found[key] = Observation(value=doc["value"])
+            stood = doc.get("stood_in") if isinstance(doc.get("stood_in"), list) else []
+            found[key] = Observation(value=doc["value"], stood_in=[str(n)[:60] for n in stood[:8]])
     return found

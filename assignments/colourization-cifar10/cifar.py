@@ -11,7 +11,8 @@ Preprocessing, as in the handout's starter code (CSC413 2023 A2, programming par
   * colour target = index of the nearest palette colour (squared distance in RGB),
     int64 (N, 1, 32, 32); the palette is ``data/colours.npy`` (24 x 3, float32 in [0, 1]).
 
-Only numpy and the standard library are used, so the grader can import this anywhere.
+Only numpy, the standard library and the project's CIFAR reader are used, so the grader's
+probes (probes.py, beside this file) and the reference's scripts import the same code.
 """
 from __future__ import annotations
 
@@ -21,17 +22,16 @@ import sys
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
 try:
     from grader.datasets.cifar import CIFAR10_LABEL_NAMES, load_cifar
-except ImportError:  # run as a script from this folder without the package installed
-    sys.path.insert(0, ROOT)
+except ImportError:  # imported by a script of the repository without the package installed
+    sys.path.insert(0, os.path.normpath(os.path.join(HERE, "..", "..")))
     from grader.datasets.cifar import CIFAR10_LABEL_NAMES, load_cifar
 
 HORSE = 7
 MAX_PIXEL = 255.0
 LABEL_NAMES = list(CIFAR10_LABEL_NAMES)
-DEFAULT_DATA = os.path.join(ROOT, "assignments", "colourization-cifar10", "data")
+DEFAULT_DATA = os.path.join(HERE, "data")
 
 
 def load_horses(data_dir: str = DEFAULT_DATA, label: int = HORSE):

@@ -19,13 +19,6 @@ class Block(keras.layers.Layer):
         return x
 
 
-class Causal(keras.layers.Layer):
-    """A 1-d causal layer on (B, W, 1): out[t] = x[t-1]."""
-
-    def call(self, x):
-        return keras.ops.pad(x[:, :-1], [[0, 0], [1, 0], [0, 0]])
-
-
 def test_build_forward_hooks_shapes_and_counts():
     fw.seed(0)
     m = fw.build(Block, {"units": 4})
@@ -80,13 +73,6 @@ def test_fill_weights_depends_only_on_paths():
     fw.prepare(a, [x]), fw.prepare(b, [x])
     fw.fill_weights(a, 1), fw.fill_weights(b, 1)
     np.testing.assert_array_equal(fw.to_numpy(a(x)), fw.to_numpy(b(x)))
-
-
-def test_input_gradients_see_causality():
-    layer = Causal()
-    x = np.random.default_rng(0).standard_normal((1, 6, 1)).astype(np.float32)
-    g = fw.input_gradient(layer, x, lambda y: y[0, 3])
-    assert np.nonzero(g.reshape(-1))[0].tolist() == [2]
 
 
 def test_plain_and_optimizer_config():

@@ -1,23 +1,26 @@
-"""colourization-cifar10, fast: the reference's 4.3 formulas (and the BatchNorm-counting
-alternatives the toml accepts) against counts taken layer by layer from the real modules,
-5.4 against real layers, the weight transfer behind `equivalence`, the one CIFAR reader."""
+"""colourization-cifar10 in detail. Fast: the reference's 4.3 formulas (and the
+BatchNorm-counting alternatives the toml accepts) against counts taken layer by layer from
+the real modules, 5.4 against real layers, the weight transfer behind `equivalence`, the one
+CIFAR reader. Slow (the session's graded batch): what the feedback says."""
 import itertools
 import sys
-import tomllib
 
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, graded
 from torch import nn
 
-from conftest import ROOT
+from grader import assignment
 from grader.checks import equivalence
 from grader.expressions import evaluate
 from grader.frameworks import torch as fw
+from grader.probe.context import Context
 
 SLUG = "colourization-cifar10"
 REF_DIR = ROOT / "reference" / SLUG
 sys.path.insert(0, str(REF_DIR))
+sys.path.insert(0, str(ROOT / "assignments" / SLUG))
 from solution_loader import load_solution  # noqa: E402
 
 S = load_solution(str(REF_DIR / "solution.py"))
@@ -54,9 +57,7 @@ def layer_counts(model, size, nic, with_bn=False):
 
 
 def _alternatives():
-    raw = tomllib.loads((ROOT / "assignments" / SLUG / "assignment.toml").read_text())
-    item = next(i for i in raw["items"] if i["id"] == "4.3")
-    return item["checks"][0]["alternatives"]
+    return assignment.get(SLUG).item("4.3").checks[0].judge.alternatives
 
 
 @pytest.mark.parametrize("nic,nf,nc", POINTS)
@@ -99,33 +100,27 @@ class RenamedUNet(nn.Module):
         return self.e(torch.cat([x, o4], 1))
 
 
-class _Ctx:
-    def __init__(self, student):
-        self.fw, self.seed = fw, 0
-        self._student = student
-
-    def get(self, name, reference=False):
-        return getattr(S, name) if reference else self._student
-
-    def definition(self, name):
-        return self._student
+def ctx(student, o):
+    """The real probe Context over a namespace holding the student's UNet; the reference's is S.UNet."""
+    return Context({"UNet": student}, {"framework": "torch", "data_dir": "."}, o, lambda: {"UNet": S.UNet})
 
 
-PARAMS = {"target": "UNet", "init": {"kernel": 3, "num_filters": 4, "num_colours": 5, "num_in_channels": 1},
-          "inputs": [{"shape": [2, 1, 32, 32], "low": 0.0, "high": 1.0}],
-          "permutations": [{"weight": "upconv2.0.weight", "splits": [4, 4]},
-                           {"weight": "finalconv.weight", "splits": [5, 1]}]}
+O = equivalence.Observe(target="UNet", init={"kernel": 3, "num_filters": 4, "num_colours": 5, "num_in_channels": 1},
+                        inputs=[{"shape": [2, 1, 32, 32], "low": 0.0, "high": 1.0}],
+                        permutations=[{"weight": "upconv2.0.weight", "splits": [4, 4]},
+                                      {"weight": "finalconv.weight", "splits": [5, 1]}])
+J = equivalence.Judge()
 
 
 def test_equivalence_transfers_by_creation_order_and_accepts_either_cat_order():
-    want = equivalence.observe(_Ctx(S.UNet), PARAMS)
-    got = equivalence.observe(_Ctx(RenamedUNet), PARAMS)
-    assert equivalence.judge(PARAMS, want, want).fraction == 1.0
-    assert equivalence.judge(PARAMS, got, want).fraction == 1.0
+    want = equivalence.observe(ctx(S.UNet, O), O)
+    got = equivalence.observe(ctx(RenamedUNet, O), O)
+    assert equivalence.judge(O, J, want, want).fraction == 1.0
+    assert equivalence.judge(O, J, got, want).fraction == 1.0
     # without the permutations the swapped cats compute something else
-    plain = {k: v for k, v in PARAMS.items() if k != "permutations"}
-    assert equivalence.judge(plain, equivalence.observe(_Ctx(RenamedUNet), plain),
-                             equivalence.observe(_Ctx(S.UNet), plain)).fraction == 0.0
+    plain = O.model_copy(update={"permutations": []})
+    assert equivalence.judge(plain, J, equivalence.observe(ctx(RenamedUNet, plain), plain),
+                             equivalence.observe(ctx(S.UNet, plain), plain)).fraction == 0.0
 
 
 def test_transfer_weights_refuses_mismatched_models():
@@ -134,7 +129,8 @@ def test_transfer_weights_refuses_mismatched_models():
 
 
 def test_colourization_reads_cifar_with_the_shared_reader():
-    import cifar  # reference/colourization-cifar10/cifar.py
+    import cifar  # assignments/colourization-cifar10/cifar.py
+
     from grader.datasets import cifar as shared
     assert not hasattr(cifar, "load_batch") and cifar.load_cifar is shared.load_cifar
     train, test = cifar.load_horses()
@@ -144,3 +140,41 @@ def test_colourization_reads_cifar_with_the_shared_reader():
     # the handout's helper in the solution reads the same data
     (sg, scat), (svg, svc), _ = S.load_colourization_data(str(ROOT / "assignments" / SLUG / "data"))
     assert np.allclose(sg, tg) and np.array_equal(scat, tc)
+
+
+@pytest.mark.slow
+def test_wrong_skip_is_caught_by_behaviour_not_shapes(tmp_path_factory):
+    b = graded(SLUG, tmp_path_factory)
+    checks = {c.name: c for c in b["unet-skip-from-wrong-layer"].item("6.1").checks}
+    assert checks["block output sizes"].passed and checks["parameter counts"].passed and checks["layers"].passed
+    assert not checks["skip connections"].passed
+
+
+@pytest.mark.slow
+def test_training_curves_attached_and_answers_extracted(tmp_path_factory):
+    import json
+    b = graded(SLUG, tmp_path_factory)
+    folder = b.out / "colab-unet-without-skips"
+    png = folder / "curves.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fb = (folder / "feedback.md").read_text()
+    assert "![training curves](curves.png)" in fb
+    r = b["colab-unet-without-skips.ipynb"]
+    assert set(r.curves) == {"train_pool", "train_convt", "train_unet"}
+    for c in r.curves.values():
+        assert c["series"]["losses"][-1] < c["series"]["losses"][0] and c["reference"]["losses"]
+    assert "horse is often the colour of the grass" in r.item("4.2").answer
+    assert "horse is often the colour of the grass" in fb
+    assert json.loads((folder / "result.json").read_text())["curves"]
+    # the skeleton trains nothing: no figure, no link
+    assert not (b.out / "skeleton" / "curves.png").exists()
+
+
+@pytest.mark.slow
+def test_manual_items_are_not_scored(tmp_path_factory):
+    b = graded(SLUG, tmp_path_factory)
+    for r in b.results.values():
+        for it in r.items:
+            if it.kind == "manual":
+                assert it.points == 0 and it.max_points > 0
+    assert {it.id for it in b.a.items if it.manual} == {"4.2", "5.2", "5.3", "6.2", "6.3"}
