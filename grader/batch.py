@@ -4,16 +4,14 @@ version is skipped), a local worker pool or Ray."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import queue
 import re
+import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, expectations, fingerprint, pipeline, report
+from . import __version__, expectations, fingerprint, pipeline, report, sandbox, totals
 from .config import Assignment
 from .result import Result, Status
 from .submission import sha256_of
@@ -49,11 +47,11 @@ def names(paths: list[Path]) -> list[str]:
 def _already(folder: Path, path: Path, fp: str) -> Result | None:
     """A result already written for this very submission under the same grading fingerprint
     (results the grader could not finish for its own reasons are graded again)."""
-    f = folder / "result.json"
-    if not f.is_file():
+    doc = report.read_signed(folder / "result.json", folder.parent)
+    if doc is None:
         return None
     try:
-        r = Result.from_dict(json.loads(f.read_text()))
+        r = Result.from_dict(doc)
     except (ValueError, TypeError, KeyError):
         return None
     try:
@@ -79,21 +77,65 @@ def crashed_result(path: Path, assignment: Assignment, opts, err: BaseException)
     return r
 
 
-def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path,
-              gpus: "queue.Queue[str] | None" = None, fp: str = "") -> Result:
-    folder = out / name
-    gpu = gpus.get() if gpus is not None else None
+def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path, fp: str = "",
+              prepared: "pipeline.Prepared | None" = None, minutes_late: float | None = None) -> Result:
     try:
-        job_opts = dataclasses.replace(opts, gpus=gpu) if gpu is not None else opts
-        result, nb = pipeline.grade(path, assignment, expected, job_opts, name, fingerprint=fp)
+        result, nb = pipeline.grade(path, assignment, expected, opts, name, fingerprint=fp, prepared=prepared)
     except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
         traceback.print_exc()
         result, nb = crashed_result(path, assignment, opts, e), None
-    finally:
-        if gpu is not None:
-            gpus.put(gpu)
-    report.write(result, assignment, folder, nb)
+    totals.apply(result, assignment, minutes_late)
+    report.write(result, assignment, out / name, nb)
     return result
+
+
+def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out: Path, jobs: int, fp: str,
+           done) -> None:
+    """`jobs` workers grade while one more submission is prepared ahead (loaded, its kernel
+    started), so that kernel start-up overlaps grading. Each running kernel has a slot (its
+    sandbox uid) and, on cuda, a GPU of its own."""
+    gpus = gpu_queue(opts, jobs)
+    slots: queue.Queue[int] = queue.Queue()
+    for k in range(jobs + 1):
+        slots.put(k)
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    finished = threading.Event()
+
+    def produce():
+        for i in todo:
+            slot = slots.get()
+            gpu = gpus.get() if gpus is not None else None
+            job = dataclasses.replace(opts, slot=slot, **({"gpus": gpu} if gpu is not None else {}))
+            try:
+                prepared = pipeline.prepare(paths[i], assignment, job, labels[i])
+            except Exception:  # noqa: BLE001 - grade_one loads it again and records what fails
+                traceback.print_exc()
+                prepared = None
+            ready.put((i, job, prepared, slot, gpu))
+        for _ in range(jobs):
+            ready.put(None)
+        # bwrap dies with the *thread* that started it (PR_SET_PDEATHSIG): this one must outlive
+        # every kernel it launched
+        finished.wait()
+
+    def work():
+        while (item := ready.get()) is not None:
+            i, job, prepared, slot, gpu = item
+            try:
+                done(i, grade_one(paths[i], labels[i], assignment, expected, job, out, fp, prepared, late[i]))
+            finally:
+                slots.put(slot)
+                if gpu is not None:
+                    gpus.put(gpu)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
+    for t in [producer, *workers]:
+        t.start()
+    for t in workers:
+        t.join()
+    finished.set()
+    producer.join()
 
 
 def gpu_queue(opts, jobs: int) -> "queue.Queue[str] | None":
@@ -113,23 +155,25 @@ def gpu_queue(opts, jobs: int) -> "queue.Queue[str] | None":
 
 def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 1, backend: str = "local",
         resume: bool = True, on_done: Callable[[Result], None] | None = None,
-        expand_dirs: bool = True) -> list[Result]:
+        expand_dirs: bool = True, times=None) -> list[Result]:
     """Grade `paths` (with expand_dirs, a folder means the submissions inside it; without,
-    each path is one submission, a folder included)."""
+    each path is one submission, a folder included). `times` (grader.times.Times) says how
+    late each is; totals and penalties follow grader.totals, for resumed results too."""
     out.mkdir(parents=True, exist_ok=True)
     paths = expand(paths) if expand_dirs else [Path(p) for p in paths]
-    if jobs > 1 and not opts.threads:
-        # kernels side by side share the cores instead of each taking them all
-        opts = dataclasses.replace(opts, threads=max(1, (os.cpu_count() or 1) // jobs))
+    if not opts.threads:
+        # kernels side by side share the cores this job really has instead of each taking them all
+        opts = dataclasses.replace(opts, threads=max(1, sandbox.available_cores() // max(1, jobs)))
     labels = names(paths)
-    opts.hide = sorted({*opts.hide, str(out.resolve()), str(expectations.cache_root()),
-                        *[str(p.resolve()) for p in paths]})
+    late = [times.minutes_late(p, n) if times is not None else None for p, n in zip(paths, labels)]
     results: dict[int, Result] = {}
     todo = []
     fp = fingerprint.of(assignment, opts.device)
     for i, (p, n) in enumerate(zip(paths, labels)):
         done = _already(out / n, p, fp) if resume else None
         if done:
+            if totals.apply(done, assignment, late[i]):   # a new time or rule: rewritten, not regraded
+                report.write(done, assignment, out / n)
             results[i] = done
             if on_done:
                 on_done(done)
@@ -142,19 +186,21 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
             index = {labels[i]: i for i in todo}
             for name, r in distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
                                            assignment, expected, opts, out, fp):
+                if totals.apply(r, assignment, late[index[name]]):
+                    report.write(r, assignment, out / name)
                 results[index[name]] = r
                 if on_done:
                     on_done(r)
         else:
-            gpus = gpu_queue(opts, jobs)
-            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-                futures = {pool.submit(grade_one, paths[i], labels[i], assignment, expected, opts, out, gpus, fp): i
-                           for i in todo}
-                for f in as_completed(futures):
-                    results[futures[f]] = f.result()
+            lock = threading.Lock()
+
+            def finished(i: int, r: Result) -> None:
+                with lock:
+                    results[i] = r
                     if on_done:
-                        on_done(results[futures[f]])
+                        on_done(r)
                     report.write_gradebook([results[k] for k in sorted(results)], assignment, out)
+            _local(todo, paths, labels, late, assignment, expected, opts, out, max(1, jobs), fp, finished)
     ordered = [results[i] for i in sorted(results)]
     report.write_gradebook(ordered, assignment, out)
     return ordered

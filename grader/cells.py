@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 
 SKIP_TAGS = {"train", "report", "skip-grading"}
@@ -75,9 +76,21 @@ def keep_statement(stmt: ast.stmt) -> bool:
     return False  # for/while/with/async, raise at top level of a notebook cell, match, ...
 
 
+_PARSE = threading.Lock()
+
+
+def parse(code: str, mode: str = "exec") -> ast.AST:
+    """ast.parse, one thread at a time: CPython 3.11's parser is not safe when threads of one
+    process parse at once (batches grade in threads), it fails with "AST constructor
+    recursion depth mismatch"."""
+    with _PARSE:
+        return ast.parse(code, mode=mode)
+
+
 def _transform(source: str) -> str:
     from IPython.core.inputtransformer2 import TransformerManager
-    return TransformerManager().transform_cell(source)
+    with _PARSE:
+        return TransformerManager().transform_cell(source)
 
 
 def _guard_imports(seg: str, stmt: ast.stmt) -> str:
@@ -103,7 +116,7 @@ def filter_source(source: str) -> tuple[str | None, str]:
             return None, f"%%{magic} cell"
     try:
         code = _transform(source)
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError as e:
         return source, f"syntax error at line {e.lineno}"  # run it anyway: the error is the student's record
     code_lines = code.splitlines()

@@ -21,21 +21,37 @@ from . import batch, detect, expectations, pipeline, report
 from .config import ConfigError
 from .result import Result, Status
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Grade deep-learning notebook assignments: shapes, causality, parameters, training.")
+app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
 
 DeviceOpt = typer.Option("auto", "--device", help="auto takes a GPU when torch sees one")
 ModeOpt = typer.Option("definitions", "--mode", help="definitions: skip training/plotting cells; full: run all")
+AliasOpt = typer.Option(None, "--alias", help="Theirs=Ours: grade the student's `Theirs` as the contract's `Ours`")
 
 
-def _opts(device: str, mode: str, seed: int = 0) -> pipeline.Options:
+def _opts(device: str, mode: str, seed: int = 0, aliases: list[str] | None = None) -> pipeline.Options:
     if device not in {"auto", "cpu", "cuda"}:
         raise typer.BadParameter("--device must be auto, cpu or cuda")
     if mode not in {"definitions", "full"}:
         raise typer.BadParameter("--mode must be definitions or full")
+    mapped: dict[str, list[str]] = {}
+    for a in aliases or []:
+        theirs, sep, ours = a.partition("=")
+        if not sep or not theirs.strip().isidentifier() or not ours.strip().isidentifier():
+            raise typer.BadParameter(f"--alias {a!r}: expected Theirs=Ours")
+        mapped.setdefault(ours.strip(), []).append(theirs.strip())
     dev = pipeline.resolve_device(device)
-    return pipeline.Options(mode=mode, device=dev, gpus="0" if dev == "cuda" else "", seed=seed)
+    return pipeline.Options(mode=mode, device=dev, gpus="0" if dev == "cuda" else "", seed=seed, aliases=mapped)
+
+
+@app.callback()
+def _root(assignments_dir: Optional[Path] = typer.Option(
+        None, "--assignments", help="a folder of <slug>/assignment.toml (default: the repository's, or "
+                                    "$GRADER_ASSIGNMENTS)")) -> None:
+    """Grade deep-learning notebook assignments: shapes, causality, parameters, training."""
+    if assignments_dir is not None:
+        import os
+        os.environ["GRADER_ASSIGNMENTS"] = str(assignments_dir.resolve())
 
 
 def _assignment(slug: str):
@@ -59,15 +75,15 @@ def list_() -> None:
 
 
 def _run_batch(a, paths: list[Path], out: Path, opts, jobs: int, backend: str, resume: bool,
-               expand_dirs: bool = True) -> list[Result]:
+               expand_dirs: bool = True, times=None) -> list[Result]:
     expanded = batch.expand(paths) if expand_dirs else paths
     if len(expanded) > 1:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as bar:
             task = bar.add_task(f"grading {a.slug}", total=len(expanded))
             return batch.run(paths, a, out, opts, jobs, backend, resume, on_done=lambda r: bar.advance(task),
-                             expand_dirs=expand_dirs)
-    return batch.run(paths, a, out, opts, jobs, backend, resume, expand_dirs=expand_dirs)
+                             expand_dirs=expand_dirs, times=times)
+    return batch.run(paths, a, out, opts, jobs, backend, resume, expand_dirs=expand_dirs, times=times)
 
 
 def _gradebook_table(results: list[Result], a) -> Table:
@@ -86,21 +102,36 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
           device: str = DeviceOpt, mode: str = ModeOpt,
           jobs: int = typer.Option(1, "--jobs", "-j", help="submissions graded at once"),
           backend: str = typer.Option("local", "--backend", help="local or ray"),
-          resume: bool = typer.Option(True, "--resume/--no-resume", help="skip submissions already graded")) -> None:
+          resume: bool = typer.Option(True, "--resume/--no-resume", help="skip submissions already graded"),
+          alias: Optional[List[str]] = AliasOpt,
+          times_csv: Optional[Path] = typer.Option(None, "--times", help="CSV submission,submitted_at (ISO-8601 "
+                                                   "with timezone): late penalties by the assignment's late policy"),
+          deadline: Optional[str] = typer.Option(None, "--deadline", help="replaces the late policy's deadline, e.g. "
+                                                 "2023-04-14T23:59:00+08:00; without --times, files' mtimes")) -> None:
     """Grade submissions: DIR/grades.csv, and DIR/<name>/{result.json,feedback.md,executed.ipynb}."""
+    from . import times as submission_times
     a = _assignment(slug)
     try:
-        results = _run_batch(a, paths, out, _opts(device, mode), jobs, backend, resume)
+        when = submission_times.for_batch(a, times_csv, deadline)
+    except submission_times.TimesError as e:
+        console.print(str(e), style="red", markup=False)
+        raise typer.Exit(2)
+    try:
+        results = _run_batch(a, paths, out, _opts(device, mode, aliases=alias), jobs, backend, resume, times=when)
     except expectations.ReferenceFailed as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2)
     console.print(_gradebook_table(results, a))
+    if when is not None and when.missing:
+        console.print(f"[yellow]no time in {times_csv} for: {', '.join(when.missing)}[/yellow]")
+    if when is not None and a.late is None:
+        console.print(f"[yellow]{a.slug} has no late policy: minutes_late recorded, no penalty[/yellow]")
     console.print(f"wrote {out / 'grades.csv'}")
 
 
 @app.command()
 def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "-a"),
-          device: str = DeviceOpt, mode: str = ModeOpt) -> None:
+          device: str = DeviceOpt, mode: str = ModeOpt, alias: Optional[List[str]] = AliasOpt) -> None:
     """A student's self-check: every item with its points and what to fix."""
     if slug is None:
         slug = detect.detect(path)
@@ -111,7 +142,7 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
     a = _assignment(slug)
     import tempfile
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
-        r = batch.run([path], a, Path(tmp), _opts(device, mode), resume=False, expand_dirs=False)[0]
+        r = batch.run([path], a, Path(tmp), _opts(device, mode, aliases=alias), resume=False, expand_dirs=False)[0]
     t = Table("item", "points", "message")
     for it in r.items:
         if it.kind != "auto":
@@ -196,3 +227,9 @@ def demo_examples(a) -> list[Path]:
 
 def main() -> None:  # pragma: no cover
     app(sys.argv[1:])
+
+
+# the instructor's commands after grading: marksheet, merge, export gradescope|canvas
+from . import instructor  # noqa: E402
+
+instructor.register(app)

@@ -35,6 +35,7 @@ class ObserveBase(Strict):
     fallback: tuple[str, ...] = ()    # graded names the reference's replace only when the student's fail
     timeout_s: float | None = None    # this probe's time cap (default: the budget's probe_timeout_s)
     files: tuple[str, ...] = ()       # reference files the probe reads (relative to reference/<slug>/)
+    reference: tuple[str, ...] = ()   # reference definitions a helper uses besides stand-ins (ctx.ref)
     needs: tuple[str, ...] = ()       # contract arguments the probe relies on (for signature checks)
 
 
@@ -69,7 +70,7 @@ class Check(Strict):
     def needs_reference(self) -> bool:
         """Whether the probe runs reference code in the kernel (stand-ins, fallbacks, files)."""
         o = self.observe
-        return bool(o.stand_in or o.fallback or o.files or getattr(self.module, "USES_REFERENCE", False))
+        return bool(o.stand_in or o.fallback or o.files or o.reference or getattr(self.module, "USES_REFERENCE", False))
 
 
 class Item(Strict):
@@ -95,8 +96,8 @@ class LatePolicy(Strict):
     deadline: dt.datetime
     per: Literal["minute", "hour"]
     points: float = Field(gt=0)
-    max_late_hours: float | None = None
-    max_penalty: float | None = None
+    max_late_hours: float | None = Field(None, ge=0)
+    max_penalty: float | None = Field(None, ge=0)
 
     @field_validator("deadline")
     @classmethod

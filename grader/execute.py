@@ -1,17 +1,18 @@
-"""Execute stage: run a submission's notebook in a fresh sandboxed kernel.
+"""Execute stage: run a submission's notebook in a fresh, sandboxed, armed kernel.
 
-The session stays open after the notebook has run, so the probe stage can run its cells in
-the same namespace; `Session.run` survives a dying kernel by starting a new one and
-replaying the cells that had succeeded."""
+The session stays open after the notebook has run, so that the probe stage can measure in the
+same process (over the session's channel, see probe/channel.py). `Session.run` survives a
+dying kernel by starting a new one and replaying the cells that had succeeded; a cell that
+leaves the kernel starved of memory is replayed with its definitions only."""
 from __future__ import annotations
 
+import ast
 import json
-import os
-import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path  # noqa: F401 - types in signatures
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpecManager
@@ -22,11 +23,14 @@ from nbclient.exceptions import CellControlSignal, DeadKernelError
 
 from . import cells as cellplan
 from . import sandbox
+from .probe.channel import Listener
 from .result import CellRecord
 from .submission import Submission
 
 MAX_RESTARTS = 3
 INTERRUPT_GRACE_S = 5.0
+ARM_TIMEOUT_S = 120.0
+STARVED = 0.8          # a cell that leaves the kernel above this share of its memory cap is replayed lean
 
 
 @dataclass
@@ -47,60 +51,121 @@ class Execution:
     seconds: float
 
 
-class Session:
-    """A live kernel over one submission's workspace."""
+def definitions_only(source: str) -> str:
+    """The imports, functions and classes of a cell (for replaying a cell that starved the kernel)."""
+    try:
+        tree = cellplan.parse(cellplan._transform(source))
+    except SyntaxError:
+        return ""
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return "\n".join(ast.unparse(s) for s in tree.body if isinstance(s, keep))
 
-    def __init__(self, sub: Submission, cell_timeout: float, total_s: float, memory_mb: int,
-                 device: str = "cpu", gpus: str = "", hide: list[str] | None = None, threads: int = 0):
+
+class Session:
+    """A live, armed kernel over one submission's workspace."""
+
+    def __init__(self, sub: Submission, framework: str, cell_timeout: float, total_s: float, memory_mb: int,
+                 device: str = "cpu", gpus: str = "", threads: int = 0, read_only=(), slot: int = 0):
         self.sub = sub
+        self.framework = framework
         self.cell_timeout = cell_timeout
-        self.private = sub.root / ".grader"
+        self.private = sub.root / "p"        # the grader's own: kernel spec, kernel log (not in the sandbox)
+        self.run_dir = sub.root / "r"        # sockets and the connection file (bound at the same path)
         self.private.mkdir(exist_ok=True)
-        self.policy = sandbox.Policy(root=sub.root, cwd=sub.workspace, memory_mb=memory_mb, hide=hide or [],
-                                     device=device, gpus=gpus, threads=threads)
+        self.run_dir.mkdir(exist_ok=True)
+        self.policy = sandbox.Policy(workspace=sub.files, run=self.run_dir, cwd=sub.workspace, memory_mb=memory_mb,
+                                     device=device, gpus=gpus, threads=threads, slot=slot,
+                                     read_only=list(read_only))
         self.deadline = time.monotonic() + total_s
-        self.watchdog = sandbox.Watchdog(memory_mb, self.deadline)
+        self.watchdog = sandbox.Watchdog(memory_mb, self.deadline, sub.files)
         self.replay: list[str] = []  # sources that ran cleanly, to rebuild a dead kernel's namespace
         self.restarts = 0
         self.client: NotebookClient | None = None
+        self.channel: Listener | None = None
+        self.events: list[dict] = []  # what the armed library reported, across restarts
+        self.problems: list[str] = []  # channels that were tampered with
         self.kill_reason = ""
         self._scratch = nbformat.v4.new_notebook()
+        self._starts = 0
+        self.start_seconds = 0.0             # kernel starts (sandbox, interpreter, arming, imports)
+        self.start_error = ""                # why a prepared session's kernel did not start
+        self.connected = False
 
     # ---- kernel lifecycle ------------------------------------------------------------
-    def _kernel_manager(self) -> AsyncKernelManager:
+    def _kernel_manager(self, channel_path: Path) -> AsyncKernelManager:
         spec_dir = self.private / "kernels" / "grader"
         spec_dir.mkdir(parents=True, exist_ok=True)
-        argv = sandbox.command(self.policy, [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                                             "--HistoryManager.enabled=False", "--colors=nocolor"])
-        (spec_dir / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "grader", "language": "python"}))
+        inner = [sys.executable, "-m", "grader.kernel", str(channel_path), self.framework,
+                 self.policy.inside(self.sub.files), "--", "-f", "{connection_file}",
+                 "--HistoryManager.enabled=False", "--colors=nocolor",
+                 "--IPKernelApp.parent_handle=0"]   # its parent is outside the PID namespace: bwrap watches it
+        spec = {"argv": sandbox.command(self.policy, inner), "display_name": "grader", "language": "python",
+                "interrupt_mode": "message"}  # bwrap does not forward SIGINT: interrupts go as messages
+        (spec_dir / "kernel.json").write_text(json.dumps(spec))
         ksm = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)])
-        ipc = self.private / "ipc"
-        ipc.mkdir(exist_ok=True)
-        if sandbox.capabilities()["drop_uid"]:
-            os.chown(ipc, sandbox.NOBODY, sandbox.NOBODY)
         return AsyncKernelManager(kernel_name="grader", kernel_spec_manager=ksm, transport="ipc",
-                             ip=str(ipc / "k"), connection_file=str(self.private / "connection.json"))
+                                  ip=str(self.run_dir / f"k{self._starts}"),
+                                  connection_file=str(self.run_dir / f"connection{self._starts}.json"))
 
     def start(self) -> None:
-        km = self._kernel_manager()
-        self.client = NotebookClient(self._scratch, km=km, timeout=None, allow_errors=True, startup_timeout=180,
-                                     kernel_name="grader", shutdown_kernel="immediate",
+        """Launch the kernel and connect to it."""
+        self.launch()
+        self.connect()
+
+    def launch(self) -> None:
+        """Start the sandboxed kernel process and wait until its probe library is armed (this
+        may run in another thread than the one that later uses the kernel: a batch prepares
+        the next submission's kernel while it grades the current one)."""
+        t0 = time.monotonic()
+        try:
+            self._launch()
+        finally:
+            self.start_seconds += time.monotonic() - t0
+
+    def connect(self) -> None:
+        """Open the kernel client's channels, in the thread (and event loop) that uses them."""
+        t0 = time.monotonic()
+        try:
+            self.client.start_new_kernel_client()
+            self.channel.send({"type": "baseline"})
+            self.watchdog.watch(self.pid)
+            if not self.watchdog.is_alive():
+                self.watchdog.start()
+            self.connected = True
+        finally:
+            self.start_seconds += time.monotonic() - t0
+
+    def _launch(self) -> None:
+        self.connected = False
+        self._starts += 1
+        self._collect_events()
+        channel_path = self.run_dir / f"c{self._starts}"
+        self.channel = Listener(channel_path)
+        km = self._kernel_manager(channel_path)
+        km.write_connection_file()          # now, so that it is handed to the kernel's uid below
+        sandbox.prepare(self.policy)
+        self.client = NotebookClient(self._scratch, km=km, timeout=None, allow_errors=True,
+                                     startup_timeout=ARM_TIMEOUT_S, kernel_name="grader",
+                                     shutdown_kernel="immediate",
                                      resources={"metadata": {"path": str(self.sub.workspace)}})
         # the kernel's own stdout/stderr (C-level prints, TF logs) go to a log, not the grader's terminal
-        log = open(self.private / "kernel.log", "ab")
-        try:
+        with open(self.private / "kernel.log", "ab") as log:
             self.client.start_new_kernel(cwd=str(self.sub.workspace), env=sandbox.environment(self.policy),
                                          stdout=log, stderr=log)
-        finally:
-            log.close()
-        self.client.start_new_kernel_client()
-        self.watchdog.watch(self.pid)
-        if not self.watchdog.is_alive():
-            self.watchdog.start()
+        if not self.channel.armed.wait(ARM_TIMEOUT_S):
+            raise RuntimeError("the probe library did not arm in the kernel")
 
     @property
     def pid(self) -> int:
         return self.client.km.provisioner.process.pid
+
+    def _collect_events(self) -> None:
+        if self.channel is not None:
+            self.events += self.channel.events
+            if self.channel.problem:
+                self.problems.append(self.channel.problem)
+            self.channel.events = []
+            self.channel.problem = ""
 
     def close(self) -> None:
         self.watchdog.stop()
@@ -108,14 +173,18 @@ class Session:
             return
         try:
             pid = self.pid
-        except Exception:
+        except (AttributeError, RuntimeError):
             pid = None
         try:
-            self.client._cleanup_kernel()  # nbclient's own: shut down, clean up, stop the channels
+            if getattr(self.client, "km", None) is not None:
+                self.client._cleanup_kernel()  # nbclient's own: shut down, clean up, stop the channels
         except (RuntimeError, OSError, TimeoutError) as e:  # a kernel that was already gone
             self.kill_reason = self.kill_reason or f"shutdown: {type(e).__name__}: {e}"[:200]
         if pid:
             sandbox.kill_tree(pid)
+        if self.channel is not None:
+            self.channel.close()
+            self._collect_events()
         self.client = None
 
     def ensure_alive(self) -> bool:
@@ -127,16 +196,19 @@ class Session:
         self.deadline = time.monotonic() + seconds
         self.watchdog.deadline = self.deadline
 
+    def restart(self) -> bool:
+        """A new kernel whose namespace is rebuilt from the cells that ran."""
+        return self._restart()
+
     def _restart(self) -> bool:
-        """A dead kernel is replaced and its namespace rebuilt from the cells that ran."""
         self.close()
         if self.restarts >= MAX_RESTARTS or time.monotonic() > self.deadline:
             return False
         self.restarts += 1
-        self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline)
+        self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline, self.sub.files)
         try:
             self.start()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a kernel that cannot start again: the caller records it
             return False
         for src in list(self.replay):
             out = self._execute(src, self.cell_timeout, record=False)
@@ -150,13 +222,13 @@ class Session:
         self._scratch.cells = [cell]
         timeout = max(1.0, min(timeout, self.deadline - time.monotonic()))
         fired = {"interrupt": False, "kill": False}
-        pid = self.pid
+        pid, km = self.pid, self.client.km
 
         def interrupt():
             fired["interrupt"] = True
             try:
-                os.kill(pid, signal.SIGINT)
-            except ProcessLookupError:
+                run_sync(km.interrupt_kernel)()
+            except (RuntimeError, OSError):
                 pass
 
         def kill():
@@ -168,6 +240,14 @@ class Session:
             t.daemon = True
             t.start()
         t0 = time.monotonic()
+        peak = [0]
+
+        def sample():
+            while not stop.wait(0.25):
+                peak[0] = max(peak[0], self.watchdog.rss)
+        stop = threading.Event()
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         try:
             self.client.execute_cell(cell, 0)
             status = "ok"
@@ -177,6 +257,7 @@ class Session:
         finally:
             for t in timers:
                 t.cancel()
+            stop.set()
         seconds = time.monotonic() - t0
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         ename = errors[0].get("ename", "") if errors else ""
@@ -185,13 +266,23 @@ class Session:
             status = "error"
         if fired["interrupt"] or fired["kill"] or self.watchdog.reason:
             reason = self.watchdog.reason
-            if "memory" in reason:
-                status, ename, evalue = "crashed", "MemoryCap", reason
+            if "memory" in reason or "files" in reason:
+                status, ename, evalue = "crashed", "ResourceCap", reason
             else:
                 status, ename, evalue = "timeout", "Timeout", reason or f"ran past its {timeout:.0f} s limit"
             self.watchdog.reason = ""
-        if status == "crashed" and not ename.startswith("Memory"):
+        if status == "crashed" and not ename.startswith("Resource"):
             ename, evalue = ename or "DeadKernel", evalue or "the kernel died (os._exit, a segfault or a kill)"
+        if record and status in {"ok", "error"} and \
+                max(peak[0], self.watchdog.rss) > STARVED * self.policy.memory_mb * 1024 * 1024:
+            # the cell left the kernel starved: its definitions are graded on a healthy kernel
+            lean = definitions_only(source)
+            if self._restart() and lean:
+                self._execute(lean, self.cell_timeout, record=False)
+                self.replay.append(lean)
+            return Outcome("starved", seconds, "MemoryPressure",
+                           f"the cell left the kernel above {STARVED:.0%} of its memory cap; "
+                           "its definitions were run again on a fresh kernel", list(cell.outputs))
         if status == "ok" and record:
             self.replay.append(source)
         return Outcome(status, seconds, ename, evalue, list(cell.outputs))
@@ -210,7 +301,7 @@ class Session:
     def _alive(self) -> bool:
         try:
             return bool(run_sync(self.client.km.is_alive)())
-        except Exception:
+        except Exception:  # noqa: BLE001 - whatever the manager raises, the kernel is not usable
             return False
 
     @property
@@ -224,8 +315,13 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
     records: list[CellRecord] = []
     status, reason = "ok", ""
     try:
-        session.start()
-    except Exception as e:
+        if session.start_error:
+            raise RuntimeError(session.start_error)
+        if session.client is None:
+            session.launch()
+        if not session.connected:
+            session.connect()
+    except Exception as e:  # noqa: BLE001
         # the grader's environment failed, not the student: reported to the instructor as such
         return Execution(nb, records, "error", f"the grading kernel did not start: {type(e).__name__}: {e}"[:500], 0.0)
     for cp in cellplan.plan(nb, mode):
@@ -249,3 +345,4 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
             status, reason = "crashed", f"the kernel died in cell {cp.index} and could not be restarted"
             break
     return Execution(nb, records, status, reason, time.monotonic() - t0)
+

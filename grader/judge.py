@@ -24,6 +24,9 @@ def judge_check(check: Check, obs: Observation | None, want) -> tuple[float, str
     """(fraction, message for the student, problem for the instructor)."""
     if obs is None:
         return 0.0, "not checked", ""
+    if obs.integrity:
+        # something was blocked or changed while this was measured: the measurement is void
+        return 0.0, "your instructor will review this item", "integrity: " + "; ".join(obs.integrity)[:1000]
     if not obs.ok:
         return 0.0, obs.error, ""
     try:
@@ -61,15 +64,20 @@ def judge(assignment: Assignment, observed: dict[str, Observation], expected: di
                 frac, msg, problem = judge_check(c, observed.get(c.probe), expected[c.probe])
             if problem:
                 status = Status.REVIEW
-                out.review.append(Review(reason="a check could not be judged", item=item.id, evidence=problem))
+                reason = "integrity violation while probing" if problem.startswith("integrity") else \
+                    "a check could not be judged"
+                out.review.append(Review(reason=reason, item=item.id, evidence=problem))
             if frac < 1.0 and c.message:
                 msg = f"{c.message}: {msg}" if msg else c.message
             results.append(CheckResult(name=c.name, kind=c.kind, passed=frac >= 1.0 - 1e-9,
                                        points=round(share * frac, 4), max_points=round(share, 4), message=msg,
                                        visibility=c.visibility))
-            if observed.get(c.probe) is not None and observed[c.probe].stood_in:
+            ob = observed.get(c.probe)
+            if ob is not None and ob.stood_in:
                 out.review.append(Review(reason="the reference's definitions stood in for the student's",
-                                         item=item.id, evidence=", ".join(observed[c.probe].stood_in)))
+                                         item=item.id, evidence=", ".join(ob.stood_in)))
+            for note in (ob.notes if ob is not None else []):
+                out.review.append(Review(reason=note, item=item.id))
         out.items.append(ItemResult(id=item.id, kind="auto", points=round(sum(r.points for r in results), 4),
                                     max_points=item.points, title=item.title, status=status, checks=results))
     return out

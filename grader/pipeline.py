@@ -6,9 +6,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, execute, judge, probe, report, sandbox, submission
+from . import (
+    __version__,
+    execute,
+    judge,
+    names,
+    probe,
+    report,
+    sandbox,
+    scan,
+    submission,
+)
 from .config import Assignment
 from .result import Result, Status
+
+INSIDE_ASSIGNMENT = sandbox.INSIDE_ASSIGNMENT
 
 
 @dataclass
@@ -16,9 +28,11 @@ class Options:
     mode: str = "definitions"  # or "full"
     device: str = "cpu"  # resolved: cpu or cuda
     gpus: str = ""
-    hide: list[str] = field(default_factory=list)
     seed: int = 0
     threads: int = 0
+    slot: int = 0              # which of the running jobs (its sandbox uid)
+    visibility: tuple[str, ...] = ("public", "hidden")   # which checks run (check: public only)
+    aliases: dict = field(default_factory=dict)          # contract name -> the student's names (--alias)
 
 
 @dataclass
@@ -29,6 +43,8 @@ class Observed:
     status: Status
     reason: str
     timings: dict
+    events: list = field(default_factory=list)      # what the armed library reported at top level
+    problems: list = field(default_factory=list)    # tampered channels
 
 
 def resolve_device(device: str) -> str:
@@ -41,38 +57,86 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def observe(path: Path, assignment: Assignment, opts: Options, name: str | None = None) -> Observed:
+def mounts(assignment: Assignment) -> list[tuple[str, str]]:
+    """What of the assignment's folder a kernel sees, read-only: its data and its Python
+    helpers; never its examples (mutants of the reference) or its skeleton."""
+    d = assignment.directory
+    out = [(str(d / "data"), f"{INSIDE_ASSIGNMENT}/data")] if (d / "data").is_dir() else []
+    out += [(str(p), f"{INSIDE_ASSIGNMENT}/{p.name}") for p in sorted(d.glob("*.py"))]
+    return out
+
+
+@dataclass
+class Prepared:
+    """A loaded submission with its kernel already started (a batch prepares the next one
+    while the current one is graded)."""
+    sub: submission.Submission
+    session: execute.Session | None = None
+
+
+def prepare(path: Path, assignment: Assignment, opts: Options, name: str | None = None) -> Prepared:
+    sub = submission.load(path, assignment.entry, name)
+    if not sub.ok:
+        return Prepared(sub)
+    b = assignment.budget
+    session = execute.Session(sub, assignment.framework, b.cell_timeout_s, b.total_s, b.memory_mb, opts.device,
+                              opts.gpus, threads=opts.threads, read_only=mounts(assignment), slot=opts.slot)
+    try:
+        session.launch()
+    except Exception as e:  # noqa: BLE001 - execute() reports a kernel that did not start
+        session.start_error = f"the grading kernel did not start: {type(e).__name__}: {e}"[:500]
+        session.close()
+    return Prepared(sub, session)
+
+
+def observe(path: Path, assignment: Assignment, opts: Options, name: str | None = None,
+            prepared: Prepared | None = None) -> Observed:
     """Load, execute and probe; never raises for anything the submission does."""
     t0 = time.monotonic()
-    sub = submission.load(path, assignment.entry, name)
+    prepared = prepared or prepare(path, assignment, opts, name)
+    sub, session = prepared.sub, prepared.session
     if not sub.ok:
         return Observed(sub, None, {}, Status.UNREADABLE, sub.reason, {"execute_s": 0.0, "probe_s": 0.0})
     b = assignment.budget
-    session = execute.Session(sub, b.cell_timeout_s, b.total_s, b.memory_mb, opts.device, opts.gpus,
-                              hide=opts.hide, threads=opts.threads)
+    t1 = t2 = t0
     try:
         ex = execute.execute(sub, session, opts.mode)
         t1 = time.monotonic()
-        status, reason = Status.GRADED, ""
+        status, reason, observed = Status.GRADED, "", {}
         if ex.status == "error":
-            status, reason, observed = Status.ERROR, ex.reason, {}
+            status, reason = Status.ERROR, ex.reason
         elif not session.ensure_alive():
             status, reason = Status.CRASHED, ex.reason or "the kernel could not be started"
-            observed = {}
         else:
-            session.probe_budget(b.probe_timeout_s * max(1, len(probe.probes(assignment))))
-            observed = probe.collect(session, assignment, opts.seed)
+            session.probe_budget(b.probe_timeout_s * max(1, len(assignment.plan(set(opts.visibility)))))
+            observed = probe.collect(session, assignment, opts.seed, set(opts.visibility), opts.aliases)
         t2 = time.monotonic()
     finally:
         session.close()
-    return Observed(sub, ex, observed, status, reason,
-                    {"execute_s": round(t1 - t0, 3), "probe_s": round(t2 - t1, 3)})
+    timings = {"kernel_start_s": round(session.start_seconds, 3), "execute_s": round(t1 - t0, 3),
+               "probe_s": round(t2 - t1, 3),
+               "probes": {k: round(o.seconds, 3) for k, o in observed.items()}}
+    return Observed(sub, ex, observed, status, reason, timings, events=session.events, problems=session.problems)
+
+
+def _sources(sub: submission.Submission) -> dict[str, str]:
+    """The submission's Python files besides the notebook (a package, companion modules)."""
+    if sub.files is None:
+        return {}
+    out = {}
+    for p in sorted(sub.files.rglob("*.py"))[:200]:
+        if p.is_file() and not p.is_symlink() and str(p.relative_to(sub.files)) != sub.entry:
+            try:
+                out[str(p.relative_to(sub.files))] = p.read_text(errors="replace")[:500_000]
+            except OSError:
+                pass
+    return out
 
 
 def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, name: str | None = None,
-          fingerprint: str = ""):
+          fingerprint: str = "", prepared: Prepared | None = None):
     """Returns (Result, executed notebook or None)."""
-    obs = observe(path, assignment, opts, name)
+    obs = observe(path, assignment, opts, name, prepared)
     sub = obs.submission
     t = time.monotonic()
     judged = judge.judge(assignment, obs.observations, expected, sub.notebook,
@@ -90,12 +154,45 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
     )
     for r in judged.review:
         result.flag(r.reason, r.item, r.evidence)
-    if result.status == Status.GRADED and any(i.status == Status.REVIEW for i in result.items):
-        result.status = Status.REVIEW
+    _integrity(result, obs, sub, assignment)
     if obs.execution and not result.reason:
         bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")
-               for c in obs.execution.cells if c.status in {"timeout", "crashed"}]
+               for c in obs.execution.cells if c.status in {"timeout", "crashed", "starved"}]
         result.reason = "; ".join(filter(None, [obs.execution.reason if obs.execution.status != "ok" else "", *bad]))
     if sub.root:
         shutil.rmtree(sub.root, ignore_errors=True)
     return result, (obs.execution.notebook if obs.execution else None)
+
+
+def _integrity(result: Result, obs: Observed, sub: submission.Submission, assignment: Assignment) -> None:
+    """Review entries for what the armed library saw at top level, for tampered channels and
+    for what the static scan found; the evidence is for the instructor."""
+    for e in obs.events:
+        if e.get("type") == "event":
+            result.flag(f"top-level {e.get('kind', 'event')} in the submission's code",
+                        evidence=f"{e.get('detail', '')} at {e.get('where', '')}"[:300])
+        elif e.get("changed"):
+            result.flag("the submission replaced functions the grader relies on (restored while probing)",
+                        evidence=", ".join(map(str, e["changed"][:20]))[:500])
+        elif e.get("threads"):
+            result.flag("the submission left threads running when probing began",
+                        evidence=f"{e['threads']} extra Python thread(s)")
+        elif e.get("names"):
+            for n in e["names"][:20]:
+                result.flag(f"name resolution: {str(n.get('note', ''))[:160]}", item="", evidence=str(n.get("name", "")))
+    for p in obs.problems:
+        result.flag("the grading channel was tampered with", evidence=p[:300])
+    if sub.notebook is not None:
+        sources = _sources(sub)
+        for hit in scan.scan(sub.notebook, sources)[:30]:
+            result.flag(f"the source uses {hit.construct}", evidence=hit.evidence())
+        graded = list(names.contract_names(assignment))
+        for name, cells in names.redefined(sub.notebook, graded).items():
+            result.flag(f"`{name}` is defined {len(cells)} times; the last definition (cell {cells[-1]}) was graded",
+                        evidence=f"cells {cells}")
+        defined = set(names.definitions(sub.notebook))
+        missing = [n for n in graded if n not in defined and not any(f"{n}" in t for t in sources.values())]
+        for name, close in names.related(sub.notebook, sources, missing).items():
+            result.flag(f"`{name}` is not defined; related code: {', '.join(close)}", evidence=name)
+    if result.status == Status.GRADED and (any(i.status == Status.REVIEW for i in result.items) or obs.problems):
+        result.status = Status.REVIEW

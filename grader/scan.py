@@ -57,13 +57,13 @@ def _dotted(node) -> str:
 
 def scan_source(source: str, cell: int = -1) -> list[Hit]:
     """The tampering constructs in one cell or file (IPython syntax is transformed first)."""
+    from .cells import _transform, parse
     try:
-        from IPython.core.inputtransformer2 import TransformerManager
-        code = TransformerManager().transform_cell(source)
+        code = _transform(source)
     except Exception:  # noqa: BLE001 - scanning is best effort; the source is the student's
         code = source
     try:
-        tree = ast.parse(code)
+        tree = parse(code)
     except SyntaxError:
         return []
     lines = code.splitlines()

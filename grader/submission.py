@@ -30,6 +30,7 @@ class Submission:
     status: str = "ok"  # ok or unreadable
     reason: str = ""
     root: Path | None = None  # the temporary tree to remove when grading is done
+    files: Path | None = None  # the submission's files (root/w): the kernel's only writable folder
 
     @property
     def ok(self) -> bool:
@@ -108,7 +109,8 @@ def _read_notebook(path: Path) -> nbformat.NotebookNode:
 def find_entry(root: Path, patterns: tuple[str, ...]) -> Path | None:
     """The file to execute inside a zip or directory: the first pattern that matches,
     a notebook preferred over a module by the assignment's order."""
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not _IGNORED_PARTS & set(p.relative_to(root).parts)]
+    files = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+             and not _IGNORED_PARTS & set(p.relative_to(root).parts)]
     for pattern in patterns:
         hits = [p for p in files if fnmatch.fnmatch(p.name, pattern)]
         if hits:
@@ -137,13 +139,15 @@ def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -
         sha = sha256_of(path) if path.exists() else ""
     except OSError as e:
         return Submission(name, path, "", None, None, status="unreadable", reason=f"cannot read {path}: {e}")
-    workspace = Path(tempfile.mkdtemp(prefix="grader-ws-"))
-    files = workspace / "files"
+    # a neutral, random name: the kernel sees its mount source in /proc/self/mountinfo
+    workspace = Path(tempfile.mkdtemp(prefix="g"))
+    files = workspace / "w"
     try:
         if not path.exists():
             raise ValueError(f"{path} does not exist")
         if path.is_dir():
-            shutil.copytree(path, files, ignore=shutil.ignore_patterns(*_IGNORED_PARTS))
+            # links stay links (pointing outside the sandbox's view), never the files they name
+            shutil.copytree(path, files, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED_PARTS))
         elif path.suffix == ".zip" or zipfile.is_zipfile(path):
             files.mkdir()
             try:
@@ -164,7 +168,8 @@ def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -
         nb = _read_notebook(entry)
         if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
             raise ValueError(f"{entry.name} has no code")
-        return Submission(name, path, sha, entry.parent, nb, entry=str(entry.relative_to(files)), root=workspace)
+        return Submission(name, path, sha, entry.parent, nb, entry=str(entry.relative_to(files)), root=workspace,
+                          files=files)
     except (ValueError, OSError, UnicodeDecodeError) as e:
         shutil.rmtree(workspace, ignore_errors=True)
         return Submission(name, path, sha, None, None, status="unreadable", reason=str(e))

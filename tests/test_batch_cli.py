@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from grader import assignment, batch, pipeline
+from grader import assignment, batch, pipeline, report
 
 pytestmark = pytest.mark.slow
 GRADER = str(Path(sys.executable).parent / "grader")
@@ -37,7 +37,7 @@ def test_grade_writes_the_gradebook_and_per_submission_outputs(graded_folder):
     a = assignment.get(SLUG)
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [r["submission"] for r in rows] == ["alice.py", "bob.ipynb"]
-    assert list(rows[0]) == ["submission", *[i.id for i in a.items], "total", "status", "review"]
+    assert list(rows[0]) == ["submission", *[i.id for i in a.items], *report.TOTAL_COLUMNS, "status", "review"]
     assert float(rows[0]["total"]) == a.auto_max
     assert float(rows[1]["2a"]) < 30 and float(rows[1]["2b"]) == 30
     for name in ("alice", "bob"):

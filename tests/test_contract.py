@@ -63,7 +63,8 @@ def test_the_copy_is_the_contract():
 @pytest.mark.parametrize("slug", sorted(assignment.all_assignments()))
 def test_rubric_ids_and_points_match_the_contract(slug):
     a = assignment.get(slug)
-    mine = {it.id: it.points for it in a.items}
+    # bonus items that earn a late day (not points) are not priced by the contract
+    mine = {it.id: it.points for it in a.items if not (it.bonus and a.total.bonus == "late_day")}
     table = contract_points()[slug]
     seen = set()
     for ids, pts in table.items():

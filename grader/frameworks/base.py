@@ -51,6 +51,9 @@ class Framework(Protocol):
     def to_numpy(self, x) -> np.ndarray:
         """A tensor (on any device) or array-like as a numpy array."""
 
+    def as_tensor(self, x):
+        """An array-like as the framework's tensor on the grading device."""
+
     def plain(self, value):
         """Answers and configs as JSON-able Python: tensors, sizes and tuples become lists."""
 
@@ -60,6 +63,12 @@ class Framework(Protocol):
 
     def layers(self, module) -> list[dict]:
         """Leaf layers in creation order: {"type", "config"} with their hyper-parameters."""
+
+    def trace(self, model, inputs: list) -> list[dict]:
+        """One inference-mode forward pass as graph nodes (grader/graph.py): every op on data
+        in the order it ran, with its canonical name, hyper-parameters, the nodes it reads,
+        the sub-modules it ran in (attribute paths), its output shape and the weights it used;
+        plain JSON data."""
 
     # ---- weights -------------------------------------------------------------------------------
     def weight_arrays(self, model) -> dict[str, np.ndarray]:
@@ -76,6 +85,11 @@ class Framework(Protocol):
 
     def transfer_weights(self, src, dst) -> dict[str, str]:
         """Copy every weight of src into dst (see each adapter); {src name: dst name}."""
+
+    def transfer_traced(self, src, dst, inputs: list) -> dict[str, str]:
+        """Copy src's weights into dst op by op: both traced on `inputs`, their parameterised
+        ops paired in the order they ran by kind and weight shapes (grader.graph.pair_weights),
+        whatever the names; {src name: dst name} in weight_arrays' naming."""
 
     def permute_input_channels(self, model, name: str, splits: list[int], order: list[int]) -> None:
         """Reorder blocks of one weight's input channels (for a concatenation of free order)."""

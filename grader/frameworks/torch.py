@@ -163,6 +163,11 @@ def to_numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
+def as_tensor(x):
+    """A tensor on the grading device (numpy, lists and tensors alike)."""
+    return torch.as_tensor(x).to(device())
+
+
 def randomize_state(model, seed_: int = 0) -> None:
     """Seeded non-trivial values for normalisation layers (affine weights and running
     statistics), so that outputs under transferred weights depend on every tensor."""
@@ -326,3 +331,468 @@ def perturbation_dependence(model, x, pixels, positions, chunk=64):
             scale = at[:1].abs().max().clamp_min(1.0)
             found.append((diff > 1e-6 * scale).cpu())
     return torch.cat(found).numpy()
+
+
+# ---- the traced computation (grader/graph.py's node format) ---------------------------------------
+
+from torch.nn import functional as F  # noqa: E402
+
+_SIGS = {
+    "conv": ["input", "weight", "bias", "stride", "padding", "dilation", "groups"],
+    "conv_transpose": ["input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"],
+    "linear": ["input", "weight", "bias"],
+    "batch_norm": ["input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"],
+    "instance_norm": ["input", "running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps"],
+    "layer_norm": ["input", "normalized_shape", "weight", "bias", "eps"],
+    "group_norm": ["input", "num_groups", "weight", "bias", "eps"],
+    "max_pool": ["input", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"],
+    "avg_pool": ["input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"],
+    "adaptive": ["input", "output_size"],
+    "upsample": ["input", "size", "scale_factor", "mode", "align_corners"],
+    "leaky_relu": ["input", "negative_slope", "inplace"],
+    "elu": ["input", "alpha", "inplace"],
+    "celu": ["input", "alpha", "inplace"],
+    "softmax": ["input", "dim", "_stacklevel", "dtype"],
+    "log_softmax": ["input", "dim", "_stacklevel", "dtype"],
+    "dropout": ["input", "p", "training", "inplace"],
+    "cat": ["tensors", "dim"],
+    "stack": ["tensors", "dim"],
+    "pad": ["input", "pad", "mode", "value"],
+    "chunk": ["input", "chunks", "dim"],
+    "split": ["input", "split_size_or_sections", "dim"],
+    "tensor_split": ["input", "indices_or_sections", "dim"],
+    "unbind": ["input", "dim"],
+    "hardtanh": ["input", "min_val", "max_val", "inplace"],
+    "clamp": ["input", "min", "max"],
+    "reduce": ["input", "dim", "keepdim"],
+    "gelu": ["input", "approximate"],
+    "prelu": ["input", "weight"],
+    "embedding": ["input", "weight"],
+    "binary": ["input", "other"],
+    "pow": ["input", "exponent"],
+    "repeat": ["input", "*sizes"],
+    "slice": ["input", "index"],
+}
+_ALIASES = {"concat": "cat", "concatenate": "cat", "true_divide": "div", "truediv": "div", "divide": "div",
+            "multiply": "mul", "subtract": "sub", "interpolate": "upsample", "upsample_nearest": "upsample",
+            "upsample_bilinear": "upsample", "view": "reshape", "view_as": "reshape", "reshape_as": "reshape",
+            "flatten": "reshape", "unflatten": "reshape", "squeeze": "reshape", "unsqueeze": "reshape",
+            "permute": "transpose", "t": "transpose", "swapaxes": "transpose", "swapdims": "transpose",
+            "movedim": "transpose", "contiguous": "identity", "clone": "identity", "detach": "identity",
+            "float": "cast", "double": "cast", "half": "cast", "bfloat16": "cast", "to": "cast", "type": "cast",
+            "type_as": "cast", "cpu": "cast", "cuda": "cast", "dropout1d": "dropout", "dropout2d": "dropout",
+            "dropout3d": "dropout", "alpha_dropout": "dropout", "feature_alpha_dropout": "dropout",
+            "mm": "matmul", "bmm": "matmul", "getitem": "slice", "clip": "clamp", "max_pool2d_with_indices":
+            "max_pool2d", "negative": "neg", "swish": "silu", "absolute": "abs", "minimum": "minimum",
+            "maximum": "maximum", "expand_as": "expand", "square": "square"}
+_BINARY = {"add", "sub", "mul", "truediv", "div", "matmul", "pow", "floordiv", "mod", "and", "or", "xor"}
+_SPLITS = {"chunk", "split", "tensor_split", "split_with_sizes", "unbind"}
+_NONDATA = {"size", "dim", "numel", "shape", "ndim", "is_contiguous", "data_ptr", "stride", "element_size",
+            "get_device", "item", "tolist", "numpy", "__get__", "zeros_like", "ones_like", "empty_like",
+            "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "full_like", "rand_like", "randn_like",
+            "argmax", "argmin", "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "isfinite", "any", "all"}
+
+
+def _op_name(func) -> tuple[str, bool]:
+    """A torch function or Tensor method -> (canonical op name, operands reversed)."""
+    known = {F.max_pool1d: "max_pool1d", F.max_pool2d: "max_pool2d", F.max_pool3d: "max_pool3d",
+             F.adaptive_max_pool1d: "adaptive_max_pool1d", F.adaptive_max_pool2d: "adaptive_max_pool2d"}
+    try:
+        if func in known:
+            return known[func], False
+    except TypeError:
+        pass
+    n = getattr(func, "__name__", "") or type(func).__name__
+    rev = False
+    if n.startswith("__") and n.endswith("__"):
+        n = n[2:-2]
+        if n.startswith("r") and n[1:] in _BINARY:
+            n, rev = n[1:], True
+        elif n.startswith("i") and n[1:] in _BINARY:
+            n = n[1:]
+    elif n.endswith("_") and not n.startswith("_"):
+        n = n[:-1]                                    # in place: relu_, add_
+    n = n.lstrip("_")
+    return _ALIASES.get(n, n), rev
+
+
+def _sig_key(name: str) -> str:
+    if name in ("conv1d", "conv2d", "conv3d"):
+        return "conv"
+    if name.startswith("conv_transpose"):
+        return "conv_transpose"
+    if name.startswith("max_pool"):
+        return "max_pool"
+    if name.startswith("avg_pool"):
+        return "avg_pool"
+    if name.startswith("adaptive"):
+        return "adaptive"
+    if name in ("add", "sub", "mul", "div", "matmul", "maximum", "minimum", "floordiv", "mod"):
+        return "binary"
+    if name in ("sum", "mean", "amax", "amin", "prod", "logsumexp"):
+        return "reduce"
+    return name
+
+
+def _rep(v, n) -> list:
+    if isinstance(v, (list, tuple)):
+        v = list(v)
+        return [int(x) for x in (v * n if len(v) == 1 else v)]
+    return [int(v)] * n
+
+
+def _num(v):
+    """A number as plain data: integral floats become ints."""
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        v = v.item()
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, float):
+        return round(v, 6)
+    return v
+
+
+def _dim(d, rank):
+    if d is None:
+        return None
+    if isinstance(d, (list, tuple)):
+        return sorted(_dim(x, rank) for x in d)
+    d = int(d)
+    return d + rank if d < 0 else d
+
+
+def _slice_args(index, shape):
+    """A __getitem__ index -> {"dims": [[dim, start, stop, step], ...], "drop": [...]}, or None
+    for advanced (tensor) indexing."""
+    items = index if isinstance(index, tuple) else (index,)
+    rank = len(shape)
+    used = sum(1 for it in items if it is not None and it is not Ellipsis)
+    dims, drop, d = [], [], 0
+    for it in items:
+        if it is None:
+            continue
+        if it is Ellipsis:
+            d += rank - used
+            continue
+        if isinstance(it, bool) or not isinstance(it, (int, slice)):
+            return None
+        if d >= rank:
+            return None
+        size = int(shape[d])
+        if isinstance(it, int):
+            i = it + size if it < 0 else it
+            dims.append([d, i, i + 1, 1])
+            drop.append(d)
+        else:
+            start, stop, step = it.indices(size)
+            if (start, stop, step) != (0, size, 1):
+                dims.append([d, start, stop, step])
+        d += 1
+    out = {"dims": dims}
+    if drop:
+        out["drop"] = drop
+    return out
+
+
+class _Tracer(torch.overrides.TorchFunctionMode):
+    """Records the ops on data (tensors derived from the inputs) as graph nodes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.nodes: list[dict] = []
+        self.node_of: dict[int, int] = {}      # id(tensor) -> node id
+        self.keep: list = []                   # tensors seen (so that their ids stay theirs)
+        self.names: dict[int, tuple] = {}      # id(parameter/buffer) -> (name, trainable)
+        for name, p in model.named_parameters(remove_duplicate=False):
+            self.names.setdefault(id(p), (name, p.requires_grad))
+        for name, b in model.named_buffers(remove_duplicate=False):
+            self.names.setdefault(id(b), (name, False))
+        self.prov: dict[int, list] = {}        # id(non-data tensor) -> [(name, trainable, shape)] it derives from
+        self.stack: list[str] = []
+        self.paths: dict[int, str] = {}
+        for name, m in model.named_modules(remove_duplicate=False):
+            self.paths.setdefault(id(m), name)
+        self.handles = []
+        for m in {id(m): m for m in model.modules()}.values():
+            path = self.paths[id(m)]
+            if not path:
+                continue
+            self.handles.append(m.register_forward_pre_hook(lambda mod, a, p=path: self.enter(p)))
+            self.handles.append(m.register_forward_hook(lambda mod, a, o: self.leave()))
+
+    def enter(self, path) -> None:
+        self.stack.append(path)
+
+    def leave(self) -> None:       # a forward hook must return None (else it replaces the output)
+        if self.stack:
+            self.stack.pop()
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+    # ---- bookkeeping --------------------------------------------------------------------------
+    def add(self, op, args, ins, out=None, params=()) -> int:
+        nid = len(self.nodes)
+        params = list(params)
+        self.nodes.append({"id": nid, "op": op, "args": args, "in": ins,
+                           "shape": list(out.shape) if isinstance(out, torch.Tensor) else None,
+                           "scope": list(self.stack), "params": params,
+                           "nparams": sum(_prod(p["shape"]) for p in params if p["trainable"])})
+        if isinstance(out, torch.Tensor):
+            self.keep.append(out)
+            self.node_of[id(out)] = nid
+        return nid
+
+    def source(self, t):
+        """[(name, trainable, shape)] of the weights a non-data tensor is (or derives from)."""
+        if id(t) in self.names:
+            name, trainable = self.names[id(t)]
+            return [(name, trainable, list(t.shape))]
+        return self.prov.get(id(t), [])
+
+    # ---- the mode -----------------------------------------------------------------------------
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        try:
+            self.record(func, args, kwargs, out)
+        except Exception:  # noqa: BLE001 - never let the recorder break the student's forward
+            pass
+        return out
+
+    def record(self, func, args, kwargs, out):
+        name, rev = _op_name(func)
+        if name in _NONDATA:
+            return
+        flat = []
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, torch.Tensor):
+                flat.append(a)
+            elif isinstance(a, (list, tuple)):
+                flat.extend(x for x in a if isinstance(x, torch.Tensor))
+        data = [t for t in flat if id(t) in self.node_of]
+        outs = [out] if isinstance(out, torch.Tensor) else \
+            [o for o in out if isinstance(o, torch.Tensor)] if isinstance(out, (tuple, list)) else []
+        if not outs:
+            return
+        if not data:
+            # weights transformed before use (a mask, a reshape): remember where they come from
+            src = [s for t in flat for s in self.source(t)]
+            if src:
+                for o in outs:
+                    self.keep.append(o)
+                    self.prov[id(o)] = src
+            return
+        sig = _SIGS.get(_sig_key(name), ["input"])
+        bound = {}
+        star = bool(sig) and sig[-1].startswith("*")
+        for k, v in enumerate(args):
+            if star and k >= len(sig) - 1:
+                bound.setdefault(sig[-1][1:], []).append(v)
+            else:
+                bound[sig[k] if k < len(sig) else f"arg{k}"] = v
+        bound.update(kwargs)
+        ins, params, consts = [], [], {}
+        for k, v in bound.items():
+            vs = v if isinstance(v, (list, tuple)) else [v]
+            for x in vs:
+                if not isinstance(x, torch.Tensor):
+                    continue
+                if id(x) in self.node_of:
+                    ins.append(self.node_of[id(x)])
+                else:
+                    src = self.source(x)
+                    for pname, trainable, shape in src:
+                        params.append({"name": pname, "shape": shape, "role": k if k not in ("other", "input") else "param",
+                                       "trainable": bool(trainable)})
+                    if not src:
+                        consts[k] = x
+        shapes = [list(t.shape) for t in data]
+        a = self.args(name, bound, shapes, outs, params, consts, rev)
+        if a is None:
+            name, a = "index", {}
+        if name in _SPLITS and len(outs) > 1:
+            dim = _dim(bound.get("dim", 0), len(shapes[0]))
+            start = 0
+            for o in outs:
+                size = int(o.shape[dim]) if name != "unbind" else 1
+                piece = {"dims": [[dim, start, start + size, 1]]}
+                if name == "unbind":
+                    piece["drop"] = [dim]
+                self.add("slice", piece, ins[:1], o)
+                start += size
+            return
+        if len(outs) > 1:
+            for k, o in enumerate(outs):
+                self.add(name, {**a, "output": k}, ins, o, params if k == 0 else ())
+            return
+        self.add(name, a, ins, outs[0], params)
+
+    def args(self, name, b, shapes, outs, params, consts, rev):
+        """The op's hyper-parameters under graph.py's canonical names."""
+        rank = len(shapes[0]) if shapes else 0
+        w = b.get("weight")
+        if name in ("conv1d", "conv2d", "conv3d") and isinstance(w, torch.Tensor):
+            nsp, groups = w.dim() - 2, int(b.get("groups", 1) or 1)
+            kernel, dil = list(w.shape[2:]), _rep(b.get("dilation", 1), nsp)
+            pad = b.get("padding", 0)
+            if isinstance(pad, str):
+                totals = [d * (k - 1) if pad == "same" else 0 for k, d in zip(kernel, dil)]
+                padding = [[t // 2, t - t // 2] for t in totals]
+            else:
+                padding = [[p, p] for p in _rep(pad, nsp)]
+            return {"in": int(w.shape[1]) * groups, "out": int(w.shape[0]), "kernel": [int(k) for k in kernel],
+                    "stride": _rep(b.get("stride", 1), nsp), "padding": padding, "dilation": dil, "groups": groups,
+                    "bias": b.get("bias") is not None, "layout": "channels_first"}
+        if name.startswith("conv_transpose") and isinstance(w, torch.Tensor):
+            nsp, groups = w.dim() - 2, int(b.get("groups", 1) or 1)
+            return {"in": int(w.shape[0]), "out": int(w.shape[1]) * groups, "kernel": [int(k) for k in w.shape[2:]],
+                    "stride": _rep(b.get("stride", 1), nsp), "padding": _rep(b.get("padding", 0), nsp),
+                    "output_padding": _rep(b.get("output_padding", 0), nsp), "dilation": _rep(b.get("dilation", 1), nsp),
+                    "groups": groups, "bias": b.get("bias") is not None, "layout": "channels_first"}
+        if name == "linear" and isinstance(w, torch.Tensor):
+            return {"in": int(w.shape[-1]), "out": int(w.shape[0]) if w.dim() > 1 else 1,
+                    "bias": b.get("bias") is not None}
+        if name == "embedding" and isinstance(w, torch.Tensor):
+            return {"in": int(w.shape[0]), "out": int(w.shape[-1])}
+        if name in ("batch_norm", "instance_norm"):
+            running = b.get("running_mean") is not None and not b.get("training", False) \
+                and not b.get("use_input_stats", False)
+            return {"features": int(shapes[0][1]) if rank > 1 else None, "affine": b.get("weight") is not None,
+                    "stats": "running" if running else "batch"}
+        if name == "layer_norm":
+            return {"normalized_shape": [int(x) for x in b.get("normalized_shape", [])],
+                    "affine": b.get("weight") is not None}
+        if name == "group_norm":
+            return {"num_groups": int(b.get("num_groups", 1)), "features": int(shapes[0][1]),
+                    "affine": b.get("weight") is not None}
+        if name.startswith("max_pool") or name.startswith("avg_pool"):
+            nsp = int(name[-2]) if name[-2].isdigit() else rank - 2
+            kernel = _rep(b.get("kernel_size"), nsp)
+            stride = b.get("stride")
+            a = {"kernel": kernel, "stride": _rep(stride, nsp) if stride not in (None, [], ()) else kernel,
+                 "padding": [[p, p] for p in _rep(b.get("padding", 0), nsp)],
+                 "ceil_mode": bool(b.get("ceil_mode", False))}
+            if name.startswith("max_pool"):
+                a["dilation"] = _rep(b.get("dilation", 1), nsp)
+            else:
+                a["count_include_pad"] = bool(b.get("count_include_pad", True))
+            return a
+        if name.startswith("adaptive"):
+            size = b.get("output_size")
+            return {"output_size": list(size) if isinstance(size, (list, tuple)) else size}
+        if name in ("upsample", "upsample_nearest", "upsample_bilinear"):
+            out = outs[0].shape
+            scale = [_num(int(o) / int(i)) for o, i in zip(out[2:], shapes[0][2:])]
+            a = {"scale": scale, "mode": b.get("mode") or "nearest"}
+            if b.get("align_corners") is not None:
+                a["align_corners"] = bool(b["align_corners"])
+            return a
+        if name == "leaky_relu":
+            return {"slope": _num(float(b.get("negative_slope", 0.01)))}
+        if name in ("elu", "celu"):
+            return {"alpha": _num(float(b.get("alpha", 1.0)))}
+        if name in ("softmax", "log_softmax"):
+            return {"dim": _dim(b.get("dim"), rank)}
+        if name == "dropout":
+            return {"p": _num(float(b.get("p", 0.5)))}
+        if name in ("cat", "stack"):
+            return {"dim": _dim(b.get("dim", 0), rank + (name == "stack"))}
+        if name == "pad":
+            pad = [int(x) for x in b.get("pad", [])]
+            pads = [[0, 0] for _ in range(rank)]
+            for i in range(len(pad) // 2):
+                pads[rank - 1 - i] = [pad[2 * i], pad[2 * i + 1]]
+            return {"pads": pads, "mode": b.get("mode", "constant") or "constant", "value": _num(b.get("value") or 0)}
+        if name == "slice":
+            return _slice_args(b.get("index"), shapes[0])
+        if name in ("hardtanh", "clamp"):
+            lo, hi = (b.get("min_val", -1.0), b.get("max_val", 1.0)) if name == "hardtanh" else (b.get("min"), b.get("max"))
+            return {"min": _num(lo) if not isinstance(lo, torch.Tensor) else None,
+                    "max": _num(hi) if not isinstance(hi, torch.Tensor) else None}
+        if name in ("sum", "mean", "amax", "amin", "prod", "logsumexp"):
+            return {"dims": _dim(b.get("dim"), rank), "keepdim": bool(b.get("keepdim", False))}
+        if name == "gelu":
+            return {"approximate": b.get("approximate", "none")}
+        if name == "pow":
+            e = b.get("exponent")
+            return {"exponent": _num(e) if not isinstance(e, torch.Tensor) or e.numel() == 1 else None}
+        if name == "repeat":
+            sizes = b.get("sizes", [])
+            if len(sizes) == 1 and isinstance(sizes[0], (list, tuple, torch.Size)):
+                sizes = sizes[0]
+            return {"repeats": [int(s) for s in sizes]}
+        if _sig_key(name) == "binary":
+            a = {}
+            other = b.get("other")
+            if len(shapes) == 1:
+                if params:
+                    a["param"] = True
+                elif isinstance(other, torch.Tensor) and other.numel() == 1 or isinstance(other, (int, float)):
+                    a["const"] = _num(other if not isinstance(other, torch.Tensor) else other.item())
+                elif isinstance(other, torch.Tensor):
+                    a["const"] = {"shape": list(other.shape)}
+                if rev and name not in ("add", "mul", "maximum", "minimum"):
+                    a["const_first"] = True
+            return a
+        return {}
+
+
+def _prod(shape) -> int:
+    r = 1
+    for d in shape:
+        r *= int(d)
+    return r
+
+
+def trace(model, inputs) -> list[dict]:
+    """One inference-mode forward pass, recorded as graph nodes (grader/graph.py): every op
+    on data in the order it ran, its hyper-parameters, the nodes it reads, the sub-modules it
+    ran in and the weights it used. The model's train/eval flags are restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    tracer = _Tracer(model)
+    model.eval()
+    try:
+        for k, x in enumerate(inputs):
+            if isinstance(x, torch.Tensor):
+                tracer.add("input", {"index": k}, [], x)
+        with torch.no_grad(), tracer:
+            out = model(*inputs)
+    finally:
+        tracer.close()
+        for m, was in modes:
+            m.training = was
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    if not outs or not all(isinstance(o, torch.Tensor) for o in outs):
+        raise TypeError(f"{type(model).__name__} returned {type(out).__name__}, not a tensor")
+    ins = []
+    for o in outs:
+        if id(o) not in tracer.node_of:
+            raise TypeError(f"the output of {type(model).__name__} does not depend on its input")
+        ins.append(tracer.node_of[id(o)])
+    tracer.nodes.append({"id": len(tracer.nodes), "op": "output", "args": {}, "in": ins,
+                         "shape": [list(o.shape) for o in outs] if len(outs) > 1 else list(outs[0].shape),
+                         "scope": [], "params": [], "nparams": 0})
+    return tracer.nodes
+
+
+def transfer_traced(src, dst, inputs) -> dict[str, str]:
+    """Copy `src`'s weights into `dst` op by op: both are traced on `inputs` and their
+    parameterised ops paired in the order they ran, by kind and weight shapes
+    (grader.graph.pair_weights), whatever the names, grouping or creation order. Returns
+    {src name: dst name} (state_dict names); raises ValueError when the two cannot be paired."""
+    from .. import graph
+
+    pairs = graph.pair_weights(trace(src, inputs), trace(dst, inputs))
+    s = {**dict(src.named_buffers(remove_duplicate=False)), **dict(src.named_parameters(remove_duplicate=False))}
+    d = {**dict(dst.named_buffers(remove_duplicate=False)), **dict(dst.named_parameters(remove_duplicate=False))}
+    mapping: dict[str, str] = {}
+    with torch.no_grad():
+        for a, b in pairs:
+            if s[a].shape != d[b].shape:
+                raise ValueError(f"cannot pair the weights: `{b}` has shape {tuple(d[b].shape)}, "
+                                 f"expected {tuple(s[a].shape)} (like `{a}`)")
+            d[b].copy_(s[a])
+            mapping.setdefault(a, b)
+    return mapping

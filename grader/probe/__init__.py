@@ -1,17 +1,21 @@
-"""Probe stage: run the assignment's probe plan in the submission's live kernel.
+"""Probe stage, grader side: send the probe plan to the armed library in the submission's
+kernel and collect one authenticated observation per probe (see channel.py, armed.py).
 
-Each probe is its own cell with its own time limit, so one hanging or crashing probe costs
-only the checks that use it; a dead kernel is restarted (and the notebook's definitions
-replayed) by the session before the next probe."""
+All probes of a submission run in one request. A probe that passes its time cap is stopped
+inside the kernel; one that does not stop, or a kernel that dies, costs only the probes not
+yet done: the kernel is restarted (its cells replayed) and the rest are asked for again.
+Only the probe's parameters and the definitions it needs travel to the kernel: never an
+expected value or a tolerance, and the reference only for the probes that stand it in."""
 from __future__ import annotations
 
-import json
-import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Assignment
 from . import observations
+
+GRACE_S = 20.0          # past a probe's cap before the kernel is killed
 
 
 @dataclass
@@ -19,78 +23,150 @@ class Observation:
     value: object = None
     error: str = ""  # why there is no value, in words a student can act on
     stood_in: list = field(default_factory=list)  # reference definitions that replaced the student's
+    integrity: list = field(default_factory=list)  # what was blocked or changed during this probe (evidence)
+    seconds: float = 0.0
+    notes: list = field(default_factory=list)  # arguments dropped or supplied, retries with the other input form
 
     @property
     def ok(self) -> bool:
         return not self.error
 
 
-def probes(assignment: Assignment) -> dict[str, dict]:
-    """probe key -> {kind, observe}: only observe parameters go to the kernel."""
-    return {k: {"kind": v["kind"], "observe": v["observe"].model_dump(mode="json")}
-            for k, v in assignment.plan().items()}
-
-
-def write_plan(assignment: Assignment, private: Path, seed: int = 0) -> Path:
-    ref = private / "reference"
-    if ref.exists():
-        shutil.rmtree(ref)
-    shutil.copytree(assignment.reference_dir, ref, ignore=shutil.ignore_patterns("__pycache__"))
-    helpers = assignment.helpers_path
-    out = private / "observations"
-    out.mkdir(exist_ok=True)
-    plan = {
-        "framework": assignment.framework,
-        "reference_path": str(ref / assignment.reference),
-        "helpers_path": str(helpers) if helpers else "",
-        "data_dir": str(assignment.directory / "data"),
-        "out_dir": str(out),
-        "seed": seed,
-        "probes": probes(assignment),
-        "files": {f: str(ref / f) for p in assignment.plan().values() for f in p["observe"].files},
-    }
-    path = private / "plan.json"
-    path.write_text(json.dumps(plan))
-    return path
-
-
 def _error_text(err: dict) -> str:
     text = f"{err.get('type', 'Error')}: {err.get('message', '')}".rstrip(": ")
     if err.get("type") == "MissingDefinition":
-        text = err.get("message", "")
-    return text + (f" ({err['where']})" if err.get("where") else "")
+        text = str(err.get("message", ""))
+    return (text + (f" ({err['where']})" if err.get("where") else ""))[:400]
 
 
-def collect(session, assignment: Assignment, seed: int = 0) -> dict[str, Observation]:
+def workspace_modules(files: Path, entry_dir: Path) -> list[str]:
+    """Importable module names of the submission's Python files, relative to the entry's folder."""
+    out = []
+    for p in sorted(entry_dir.rglob("*.py")):
+        rel = p.relative_to(entry_dir).with_suffix("")
+        if any(part.startswith((".", "__MACOSX")) for part in rel.parts) or rel.name == "__init__":
+            rel = rel.parent if rel.name == "__init__" else None
+        if rel is not None and str(rel) != "." and all(part.isidentifier() for part in rel.parts):
+            out.append(".".join(rel.parts))
+    return out
+
+
+_CONTRACTS: dict = {}
+
+
+def contract(assignment: Assignment) -> dict:
+    from .. import names
+    key = (assignment.slug, str(assignment.reference_path))
+    if key not in _CONTRACTS:
+        _CONTRACTS[key] = names.contract(assignment)
+    return _CONTRACTS[key]
+
+
+def plan(assignment: Assignment, session, seed: int = 0, visibility: set[str] | None = None,
+         aliases: dict | None = None) -> dict:
+    """The kernel's plan: probe kinds and observe parameters, inside paths, names to pin and
+    what the contract says of them (kinds, bases, signatures: public), aliases."""
+    pol = session.policy
+    probes = {}
+    for key, p in assignment.plan(visibility).items():
+        o = p["observe"]
+        probes[key] = {"kind": p["kind"], "observe": o.model_dump(mode="json"), "timeout_s": o.timeout_s}
+    helpers = assignment.helpers_path
+    return {
+        "framework": assignment.framework,
+        "data_dir": pol.inside(assignment.directory / "data") if (assignment.directory / "data").is_dir() else "",
+        "helpers_path": pol.inside(helpers) if helpers else "",
+        "seed": seed,
+        "timeout_s": assignment.budget.probe_timeout_s,
+        "names": sorted({*assignment.names, "ANSWERS"}),
+        "modules": workspace_modules(session.sub.files, session.sub.workspace),
+        "contract": contract(assignment),
+        "aliases": {k: sorted({*assignment.aliases.get(k, ()), *(aliases or {}).get(k, ())})
+                    for k in {*assignment.aliases, *(aliases or {})}},
+        "probes": probes,
+    }
+
+
+def payload(assignment: Assignment, keys: list[str]) -> tuple[dict | None, list, bytes]:
+    """The reference (only when a requested probe needs it) and the reference files probes declared."""
+    checks = [c for c in assignment.checks if c.probe in keys]
+    reference = None
+    if any(c.needs_reference for c in checks) and assignment.reference_path is not None:
+        reference = {"text": assignment.reference_path.read_text(), "suffix": assignment.reference_path.suffix}
+    names = sorted({f for c in checks for f in c.observe.files})
+    blobs = [(n, (assignment.reference_dir / n).read_bytes()) for n in names]
+    return reference, [(n, len(b)) for n, b in blobs], b"".join(b for _, b in blobs)
+
+
+def collect(session, assignment: Assignment, seed: int = 0, visibility: set[str] | None = None,
+            aliases: dict | None = None) -> dict[str, Observation]:
     """Run every probe; returns probe key -> Observation."""
-    private = session.private
-    plan_path = write_plan(assignment, private, seed)
-    plan = json.loads(plan_path.read_text())
-    out_dir = Path(plan["out_dir"])
-    found = {}
-    for key, probe in plan["probes"].items():
-        timeout = float(probe["observe"].get("timeout_s") or assignment.budget.probe_timeout_s)
-        code = f"import grader.probe.runner as _grader_probe\n_grader_probe.run(globals(), {str(plan_path)!r}, {key!r})"
-        outcome = session.run(code, timeout)
-        try:
-            doc = observations.load(out_dir, key)
-        except (ValueError, OSError) as e:
-            if outcome.status == "timeout":
-                found[key] = Observation(error=f"timed out after {timeout:.0f} s")
-            elif outcome.status == "crashed":
-                found[key] = Observation(error=f"the kernel died while this was checked ({outcome.evalue})")
-            else:
-                found[key] = Observation(error=f"the probe left no result ({e})")
-            continue
-        if not isinstance(doc, dict) or ("value" not in doc and "error" not in doc):
-            found[key] = Observation(error="malformed observation")
-        elif "error" in doc:
-            err = doc["error"] if isinstance(doc["error"], dict) else {"message": str(doc["error"])}
-            if outcome.status == "timeout":
-                found[key] = Observation(error=f"timed out after {timeout:.0f} s")
-            else:
-                found[key] = Observation(error=_error_text(err))
-        else:
-            stood = doc.get("stood_in") if isinstance(doc.get("stood_in"), list) else []
-            found[key] = Observation(value=doc["value"], stood_in=[str(n)[:60] for n in stood[:8]])
+    kplan = plan(assignment, session, seed, visibility, aliases)
+    todo = list(kplan["probes"])
+    found: dict[str, Observation] = {}
+    while todo:
+        if not session.ensure_alive():
+            for key in todo:
+                found[key] = Observation(error="the kernel died and could not be restarted")
+            break
+        reference, files, blob = payload(assignment, todo)
+        ch = session.channel
+        ch.send({"type": "probe", "plan": kplan, "keys": todo, "reference": reference, "files": files}, blob)
+        current, started = None, time.monotonic()
+        while True:
+            cap = (float(kplan["probes"][current]["timeout_s"] or kplan["timeout_s"]) + GRACE_S) if current else 300.0
+            frame = ch.next(started + cap - time.monotonic())
+            if frame is None:
+                if ch.closed.is_set() and ch.problem:
+                    why = "the grading channel was tampered with"
+                elif ch.closed.is_set():
+                    why = "the kernel died while this was checked"
+                else:
+                    why = f"timed out after {cap - GRACE_S:.0f} s"
+                    session.kill_reason = why
+                if current is not None:
+                    found[current] = Observation(error=why, integrity=[ch.problem] if ch.problem else [])
+                    todo.remove(current)
+                if ch.problem:
+                    for key in todo:
+                        found[key] = Observation(error=why, integrity=[ch.problem])
+                    todo = []
+                session.restart() if todo else None
+                break
+            header, data = frame
+            kind = header.get("type")
+            if kind == "begin" and header.get("key") in todo:
+                current, started = header["key"], time.monotonic()
+            elif kind == "result" and header.get("key") in todo:
+                key = header["key"]
+                integrity = [str(v)[:300] for v in header.get("violations", [])[:10]] + \
+                    [f"changed during probing: {c}" for c in header.get("changed", [])[:20]]
+                found[key] = _observation(header.get("doc"), data, integrity, header.get("seconds", 0.0))
+                todo.remove(key)
+                current = None
+            elif kind == "done":
+                break
+            elif kind == "failed":
+                for key in todo:
+                    found[key] = Observation(error="the probe library failed in the kernel; your instructor "
+                                                   "will look at it", integrity=[str(header.get("error"))[:300]])
+                todo = []
+                break
     return found
+
+
+def _observation(doc, blob: bytes, integrity: list, seconds) -> Observation:
+    try:
+        doc = observations.decode(doc, blob)
+    except (ValueError, TypeError, OSError) as e:
+        return Observation(error=f"the probe's result was not usable ({e})", integrity=integrity)
+    secs = float(seconds) if isinstance(seconds, (int, float)) else 0.0
+    if not isinstance(doc, dict) or ("value" not in doc and "error" not in doc):
+        return Observation(error="malformed observation", integrity=integrity, seconds=secs)
+    if "error" in doc:
+        err = doc["error"] if isinstance(doc["error"], dict) else {"message": str(doc["error"])}
+        return Observation(error=_error_text(err), integrity=integrity, seconds=secs)
+    stood = doc.get("stood_in") if isinstance(doc.get("stood_in"), list) else []
+    notes = doc.get("notes") if isinstance(doc.get("notes"), list) else []
+    return Observation(value=doc["value"], stood_in=[str(n)[:60] for n in stood[:8]], integrity=integrity,
+                       seconds=secs, notes=[str(n)[:200] for n in notes[:10]])

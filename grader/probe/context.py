@@ -22,33 +22,121 @@ class MissingDefinition(Exception):
     pass
 
 
+class MissingArgument(TypeError):
+    """The student's definition lacks an argument of the contract's that this check needs."""
+
+
 class Context:
-    def __init__(self, ns: dict, plan: dict, observe, reference_loader=None, seed: int = 0):
+    def __init__(self, ns: dict, plan: dict, observe, reference_loader=None, seed: int = 0,
+                 pinned: dict | None = None, files: dict | None = None):
         self.ns, self.plan, self.o = ns, plan, observe
+        self.pinned = dict(ns) if pinned is None else pinned   # the graded definitions, as probing began
         self.fw = importlib.import_module(f"grader.frameworks.{plan['framework']}")
         self.data_dir = Path(plan["data_dir"])
         self.seed = seed
         self.stood_in: list[str] = []      # the names the reference's definitions replaced in this probe
+        self._active: dict = {}            # name -> the stand-in in force
         self._reference_loader = reference_loader
         self._reference: dict | None = None
+        self._files = files or {}
+        self.any_reference = False         # set for kinds that build the reference's model themselves
+        self.notes: list[str] = []         # what a marker should know (arguments dropped or supplied, retries)
+        self.alternate = False             # the retry: numpy for tensors, int64 for int32 labels (and back)
 
     # ---- definitions ---------------------------------------------------------------------
     def get(self, name: str):
-        """The definition the student's code would see now (the student's, or a stand-in)."""
-        if name not in self.ns:
+        """The definition the student's code would see now (the student's, pinned when probing
+        began, or a stand-in)."""
+        if name in self._active:
+            return self._active[name]
+        if name not in self.pinned:
             raise MissingDefinition(f"`{name}` is not defined in the submission")
-        return self.ns[name]
+        return self.pinned[name]
 
     def ref(self, name: str):
-        """The reference's definition (probes that use it are hidden checks)."""
+        """The reference's definition: only those the probe declares (stand_in, fallback,
+        reference, or all for a kind that compares with the reference in the kernel)."""
+        declared = {*self.o.stand_in, *self.o.fallback, *self.o.reference}
+        if name not in declared and not self.any_reference:
+            raise MissingDefinition(f"the probe uses the reference's `{name}` without declaring it "
+                                    "(an authoring error: add it to `reference`)")
         space = self.reference
         if name not in space:
             raise MissingDefinition(f"`{name}` is not defined in the reference (an authoring error)")
         return space[name]
 
     def build(self, name: str, init: dict | None = None):
-        """Instantiate a graded definition through the adapter (on the grading device)."""
-        return self.fw.build(self.get(name), init or {})
+        """Instantiate a graded definition through the adapter (on the grading device), by
+        keyword; see `arguments`."""
+        definition = self.get(name)
+        return self.fw.build(definition, self.arguments(name, definition, dict(init or {})))
+
+    def call(self, name: str, *args, **kwargs):
+        """Call a graded function as the contract names its arguments: by keyword where the
+        student's signature takes the contract's names, else positionally in the contract's
+        order; the contract's defaults are supplied for what the student requires."""
+        import inspect
+        fn = self.get(name)
+        spec = self.plan.get("contract", {}).get(name, {})
+        params = spec.get("params", [])
+        given = dict(zip(params, args)) if params else {}
+        if len(args) > len(params):
+            return fn(*args, **kwargs)
+        given.update(kwargs)
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return fn(*args, **kwargs)
+        names = sig.parameters
+        if all(k in names for k in given) or any(p.kind == p.VAR_KEYWORD for p in names.values()):
+            return fn(**self._defaults(name, sig, given))
+        return fn(*args, **kwargs)
+
+    def arguments(self, name: str, definition, given: dict) -> dict:
+        """The keyword arguments to build `definition` with: those its signature takes (an
+        argument it lacks is dropped, noted, unless the check `needs` it), plus the
+        contract's defaults for arguments it requires that were not given."""
+        import inspect
+        try:
+            sig = inspect.signature(definition)
+        except (TypeError, ValueError):
+            return given
+        params = sig.parameters
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        out = {}
+        for k, v in given.items():
+            if k in params or takes_any:
+                out[k] = v
+            elif k in self.o.needs:
+                raise MissingArgument(f"`{name}` takes no `{k}` argument, which this check needs")
+            else:
+                self.notes.append(f"`{name}` takes no `{k}`: built without it")
+        return self._defaults(name, sig, out)
+
+    def _defaults(self, name: str, sig, given: dict) -> dict:
+        defaults = self.plan.get("contract", {}).get(name, {}).get("defaults", {})
+        out = dict(given)
+        for p in sig.parameters.values():
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in out \
+                    and p.name in defaults:
+                out[p.name] = defaults[p.name]
+                self.notes.append(f"`{name}` requires `{p.name}`: the contract's default {defaults[p.name]!r} was used")
+        return out
+
+    # ---- inputs in the form the course's pipeline passes ---------------------------------
+    def labels(self, y):
+        """Labels as the course's loaders yield them (int32 for the Keras courses, int64 for
+        PyTorch's); the retry uses the other width."""
+        import numpy as np
+        wide = (self.fw.NAME == "torch") != self.alternate
+        return np.asarray(y).astype(np.int64 if wide else np.int32)
+
+    def tensor(self, x):
+        """A framework tensor (what layers receive in the course's pipeline); numpy on the retry."""
+        import numpy as np
+        if self.alternate:
+            return np.asarray(self.fw.to_numpy(x))
+        return self.fw.as_tensor(x)
 
     @property
     def reference(self) -> dict:
@@ -68,11 +156,14 @@ class Context:
             if mod is not None and mod.__dict__ is not self.ns and mod.__dict__ not in spaces:
                 spaces.append(mod.__dict__)
         saved = [(space, name, space.get(name, _ABSENT)) for space in spaces for name in replacements]
+        active = dict(self._active)
         try:
             for space, name, _ in saved:
                 space[name] = replacements[name]
+            self._active.update(replacements)
             yield
         finally:
+            self._active = active
             for space, name, old in saved:
                 if old is _ABSENT:
                     space.pop(name, None)
@@ -82,14 +173,16 @@ class Context:
     # ---- the assignment's helpers ----------------------------------------------------------
     @property
     def helpers(self):
-        mod = sys.modules.get("grader_assignment_probes")
-        if mod is None:
+        """The assignment's probes.py, loaded once per probing session into a module of its
+        own (not looked up in sys.modules, where student code could have planted one)."""
+        cache = self.plan.setdefault("_loaded", {})
+        if "helpers" not in cache:
             path = Path(self.plan["helpers_path"])
             spec = importlib.util.spec_from_file_location("grader_assignment_probes", path)
             mod = importlib.util.module_from_spec(spec)
-            sys.modules["grader_assignment_probes"] = mod
             spec.loader.exec_module(mod)
-        return mod
+            cache["helpers"] = mod
+        return cache["helpers"]
 
     def helper(self, name: str):
         fn = getattr(self.helpers, name, None)
@@ -97,8 +190,10 @@ class Context:
             raise AttributeError(f"probes.py has no helper `{name}` (an authoring error)")
         return fn
 
-    def file(self, name: str) -> Path:
-        """A reference file the probe declared in `files`."""
-        if name not in self.o.files:
+    def file(self, name: str):
+        """A reference file the probe declared in `files`, as a binary stream (it never
+        touches the kernel's filesystem)."""
+        import io
+        if name not in self.o.files or name not in self._files:
             raise PermissionError(f"the probe did not declare the reference file {name!r} (an authoring error)")
-        return Path(self.plan["files"][name])
+        return io.BytesIO(self._files[name])

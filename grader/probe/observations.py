@@ -1,7 +1,9 @@
-"""Observations cross the sandbox boundary as JSON plus an .npz of arrays (no pickle).
-The loader checks size and type; nothing else from the sandbox is believed."""
+"""Observations cross the sandbox boundary as JSON plus an .npz of arrays (no pickle), in a
+channel frame (see channel.py); the expectations cache stores them the same way on disk.
+The decoder checks size and type; nothing else from the sandbox is believed."""
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -41,6 +43,31 @@ def _decode(value, arrays):
     return value
 
 
+def encode(value) -> tuple[object, bytes]:
+    """(JSON-able document, npz bytes of its arrays)."""
+    arrays: dict = {}
+    doc = _encode(value, arrays)
+    if not arrays:
+        return doc, b""
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return doc, buf.getvalue()
+
+
+def decode(doc, blob: bytes):
+    """The inverse of encode, for untrusted input: no pickle, a size cap, object arrays refused."""
+    if len(blob) > MAX_BYTES:
+        raise ValueError(f"observation too large ({len(blob)} bytes)")
+    arrays = {}
+    if blob:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    try:
+        return _decode(doc, arrays)
+    except KeyError as e:
+        raise ValueError(f"observation refers to a missing array {e}") from None
+
+
 def dump(obs, directory: Path, key: str) -> None:
     arrays: dict = {}
     doc = _encode(obs, arrays)
@@ -50,8 +77,11 @@ def dump(obs, directory: Path, key: str) -> None:
 
 
 def load(directory: Path, key: str):
-    """Returns the observation; raises ValueError when it is missing, too big or malformed."""
+    """Returns the observation; raises ValueError when it is missing, too big or malformed.
+    Only plain files are read (a symlink is refused)."""
     path = directory / f"{key}.json"
+    if path.is_symlink() or (directory / f"{key}.npz").is_symlink():
+        raise ValueError("the observation is a link")
     if not path.is_file():
         raise ValueError("no observation was written")
     npz = directory / f"{key}.npz"

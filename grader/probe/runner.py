@@ -1,40 +1,39 @@
-"""Runs inside the student's kernel: one probe at a time, observations to files.
-
-Probes see the plan (which definitions, inputs, weights), never an expected value."""
+"""Runs inside the student's kernel, called by the armed library (armed.py): pins the graded
+definitions and runs one probe at a time. Probes see the plan (which definitions, inputs,
+weights), never an expected value or a tolerance."""
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import sys
 import traceback
 import types
 from pathlib import Path
 
-from . import observations
 from .context import Context, MissingDefinition
 
 
-def load_reference(path: str) -> dict:
-    """Execute the reference's definition cells in a module of their own."""
+class ProbeTimeout(BaseException):
+    """Raised in the probe thread when a probe passes its time cap (a BaseException, so that
+    a student's `except Exception` cannot swallow it)."""
+
+
+def load_reference(text: str, suffix: str) -> dict:
+    """The reference's definition cells, executed in a namespace of their own (not registered
+    in sys.modules: student code cannot look it up by name). Sent by the grader only for the
+    probes that need it, after the last student cell has run."""
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
 
     from grader import cells as cellplan
     from grader.submission import notebook_from_py
 
-    p = Path(path)
-    nb = notebook_from_py(p.read_text()) if p.suffix == ".py" else nbformat.read(p, as_version=4)
+    nb = notebook_from_py(text) if suffix == ".py" else nbformat.reads(text, as_version=4)
     mod = types.ModuleType("grader_reference")
-    mod.__file__ = str(p)
-    sys.modules["grader_reference"] = mod
-    sys.path.insert(0, str(p.parent))
-    try:
-        for cp in cellplan.plan(nb, "definitions"):
-            if cp.source:
-                exec(compile(TransformerManager().transform_cell(cp.source), str(p), "exec"), mod.__dict__)
-    finally:
-        sys.path.remove(str(p.parent))
+    mod.__file__ = "reference" + suffix
+    for cp in cellplan.plan(nb, "definitions"):
+        if cp.source:
+            exec(compile(TransformerManager().transform_cell(cp.source), mod.__file__, "exec"), mod.__dict__)
     return mod.__dict__
 
 
@@ -43,7 +42,7 @@ def describe(exc: BaseException) -> dict:
     tb = traceback.extract_tb(exc.__traceback__)
     where = ""
     for fr in reversed(tb):
-        if "/grader/" not in fr.filename and "site-packages" not in fr.filename:
+        if "/grader/" not in fr.filename and "site-packages" not in fr.filename and "/lib/python" not in fr.filename:
             where = f"line {fr.lineno} of {Path(fr.filename).name}" if fr.filename else ""
             break
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -51,10 +50,89 @@ def describe(exc: BaseException) -> dict:
     return {"type": kind, "message": msg[:300], "where": where}
 
 
-_REFERENCE: dict = {}
+def _workspace_modules(workspace: str) -> list:
+    """Modules the submission brought (a package or companion files), already imported."""
+    root = workspace.rstrip("/") + "/"
+    return [m for m in list(sys.modules.values())
+            if isinstance(getattr(m, "__file__", None), str) and m.__file__.startswith(root)]
 
 
-def run_probe(ns: dict, plan: dict, key: str) -> dict:
+def _students(obj, workspace: str) -> bool:
+    """Defined by the submission (the notebook or a file of its own), not imported from a library."""
+    mod = sys.modules.get(getattr(obj, "__module__", "") or "")
+    f = getattr(mod, "__file__", None)
+    return getattr(obj, "__module__", "") == "__main__" or (isinstance(f, str) and f.startswith(workspace))
+
+
+def compatible(obj, spec: dict, workspace: str) -> bool:
+    """Could `obj` be the contract's definition under another name: the same kind, a base class
+    of the same name, and a signature that takes the contract's required arguments?"""
+    import inspect
+    if not _students(obj, workspace):
+        return False
+    if spec["kind"] == "class":
+        if not isinstance(obj, type):
+            return False
+        wanted = {b.rsplit(".", 1)[-1] for b in spec.get("bases", [])}
+        if wanted and not wanted & {c.__name__ for c in obj.__mro__[1:]}:
+            return False
+    elif not inspect.isfunction(obj):
+        return False
+    try:
+        sig = inspect.signature(obj)
+    except (TypeError, ValueError):
+        return False
+    required = [p for p in spec.get("params", []) if p not in spec.get("defaults", {})]
+    positional = [p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    var = any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values())
+    must = [p for p in positional if p.default is p.empty]
+    return (len(positional) >= len(required) or var) and len(must) <= len(spec.get("params", [])) + 1
+
+
+def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
+    """The definitions as they are when probing starts (later rebinding does not change what
+    is graded): the notebook's namespace; contract names the notebook lacks from the
+    submission's own modules (a package layout), imported if need be; else an alias (the
+    toml's, or --alias), else the one candidate with the contract's base class and a
+    compatible signature. Returns (pinned, notes for the review column)."""
+    pinned = dict(ns)
+    notes: list[dict] = []
+    missing = [n for n in plan["names"] if n not in pinned]
+    if missing:
+        for name in plan.get("modules", []):
+            if name not in sys.modules:
+                try:
+                    __import__(name)
+                except Exception:  # noqa: BLE001 - a module of the student's that does not import
+                    continue
+        for mod in _workspace_modules(workspace):
+            for n in missing:
+                if n not in pinned and n in vars(mod):
+                    pinned[n] = vars(mod)[n]
+                    notes.append({"name": n, "note": f"found in the module {mod.__name__}"})
+    contract, aliases = plan.get("contract", {}), plan.get("aliases", {})
+    graded = set(plan["names"])
+    for n in [m for m in plan["names"] if m not in pinned]:
+        hits = [a for a in aliases.get(n, []) if a in pinned]
+        if len(hits) == 1:
+            pinned[n] = pinned[hits[0]]
+            notes.append({"name": n, "note": f"`{hits[0]}` graded as `{n}` (an alias)"})
+            continue
+        if n not in contract:
+            continue
+        cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_")
+                       and compatible(v, contract[n], workspace))
+        if len(cands) == 1:
+            pinned[n] = pinned[cands[0]]
+            notes.append({"name": n, "note": f"`{cands[0]}` graded as `{n}` (the one definition of its kind)"})
+        elif cands:
+            notes.append({"name": n, "note": f"`{n}` is missing; several candidates ({', '.join(cands[:4])}), "
+                                             "none chosen"})
+    return pinned, notes
+
+
+def run_probe(pinned: dict, ns: dict, plan: dict, key: str, reference: dict | None = None,
+              files: dict | None = None) -> dict:
     """One probe: {"value", "stood_in"} or {"error"}. With `fallback`, a probe that fails on
     the student's own definitions is run again with each named one replaced by the
     reference's, in turn; the first run that succeeds is kept."""
@@ -63,16 +141,28 @@ def run_probe(ns: dict, plan: dict, key: str) -> dict:
     probe = plan["probes"][key]
     module = checks.get(probe["kind"])
     o = module.Observe.model_validate(probe["observe"])
+    cache = plan.setdefault("_loaded", {})
 
-    def reference():
-        if "ns" not in _REFERENCE:
-            _REFERENCE["ns"] = load_reference(plan["reference_path"])
-        return _REFERENCE["ns"]
+    def load():
+        if "reference" not in cache:
+            if not reference:
+                raise MissingDefinition("the reference was not sent for this probe (an authoring error)")
+            cache["reference"] = load_reference(reference["text"], reference["suffix"])
+        return cache["reference"]
 
-    attempts = [[]] + [[n] for n in o.fallback]
+    # the student's own first; on a type or value error once more with the other input form
+    # (tensor <-> numpy, int32 <-> int64 labels); then each fallback in turn
+    attempts = [([], False), ([], True)] + [([n], False) for n in o.fallback]
     error: BaseException | None = None
-    for names in attempts:
-        ctx = Context(ns, plan, o, reference, plan.get("seed", 0))
+    retry_error = ""
+    for names, alternate in attempts:
+        if alternate and not _form_error(error):
+            continue
+        ctx = Context(ns, plan, o, load, plan.get("seed", 0), pinned=pinned, files=files)
+        ctx.any_reference = getattr(module, "USES_REFERENCE", False)   # kinds that compare in the kernel
+        ctx.alternate = alternate
+        if alternate:
+            retry_error = f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
         sink = io.StringIO()
         try:
             ctx.fw.seed(ctx.seed)
@@ -80,20 +170,18 @@ def run_probe(ns: dict, plan: dict, key: str) -> dict:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), ctx.standing_in(replacing):
                 ctx.stood_in = list(names)
                 value = module.observe(ctx, o)
-            return {"value": value, "stood_in": list(names)}
-        except KeyboardInterrupt:  # the probe's time ran out
-            raise
+            if alternate:
+                ctx.notes.append(f"retried with the other input form after {retry_error}")
+            return {"value": value, "stood_in": list(names), "notes": ctx.notes[:10]}
         except Exception as e:  # noqa: BLE001 - the student's code may raise anything
-            error = e
+            if not alternate:
+                error = e
     return {"error": describe(error)}
 
 
-def run(ns: dict, plan_path: str, key: str) -> None:
-    plan = json.loads(Path(plan_path).read_text())
-    out = Path(plan["out_dir"])
-    try:
-        doc = run_probe(ns, plan, key)
-    except KeyboardInterrupt as e:
-        observations.dump({"error": describe(e)}, out, key)
-        raise
-    observations.dump(doc, out, key)
+def _form_error(e: BaseException | None) -> bool:
+    """An error the other input form may cure (a dtype, a numpy array where a tensor was
+    expected, or the reverse)."""
+    if e is None or isinstance(e, MissingDefinition):
+        return False
+    return isinstance(e, (TypeError, ValueError)) or type(e).__name__ in {"InvalidArgumentError", "UnimplementedError"}

@@ -102,7 +102,9 @@ class RenamedUNet(nn.Module):
 
 def ctx(student, o):
     """The real probe Context over a namespace holding the student's UNet; the reference's is S.UNet."""
-    return Context({"UNet": student}, {"framework": "torch", "data_dir": "."}, o, lambda: {"UNet": S.UNet})
+    c = Context({"UNet": student}, {"framework": "torch", "data_dir": "."}, o, lambda: {"UNet": S.UNet})
+    c.any_reference = True     # as the runner sets it for kinds that build the reference's model
+    return c
 
 
 O = equivalence.Observe(target="UNet", init={"kernel": 3, "num_filters": 4, "num_colours": 5, "num_in_channels": 1},

@@ -22,6 +22,9 @@ def test_normal_accepts_normal_rejects_others():
         v = s.judge(NOISE_O, NOISE_J, {"residual": bad}, None)
         assert v.fraction < 1.0 and "p = " in v.message
     assert s.judge(NOISE_O, NOISE_J, {"residual": np.zeros(0)}, None).fraction == 0.0
+    # an unimplemented sampling step (no noise at all) earns none of the sub-tests
+    v = s.judge(NOISE_O, NOISE_J, {"residual": np.zeros(5000)}, None)
+    assert v.fraction == 0.0 and "degenerate" in v.message
     assert s.judge(NOISE_O, NOISE_J, {"residual": "junk"}, None).fraction == 0.0
 
 

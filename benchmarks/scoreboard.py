@@ -1,0 +1,70 @@
+"""Every case the test suite defines (bundled examples, mutants, alternatives, student-style
+variants) graded through the real pipeline, with the points per item and the status written
+to a JSON file, so that two versions of the grader can be compared item by item:
+
+    .venv/bin/python benchmarks/scoreboard.py before.json [SLUG ...]
+    ... change the grader ...
+    .venv/bin/python benchmarks/scoreboard.py after.json [SLUG ...]
+    .venv/bin/python benchmarks/scoreboard.py --compare before.json after.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
+
+from conftest import SLUGS, cases, grade_all, mutate, variants  # noqa: E402
+
+from grader import assignment  # noqa: E402
+from grader.cli import demo_examples  # noqa: E402
+
+
+def collect(slug: str) -> list[Path]:
+    a = assignment.get(slug)
+    d = Path(tempfile.mkdtemp())
+    spec, text = cases(slug), a.reference_path.read_text()
+    paths = list(demo_examples(a)) + variants(slug)
+    for group in ("mutants", "alternatives"):
+        for name, m in spec.get(group, {}).items():
+            t = text
+            for old, new in m["edits"]:
+                t = mutate(t, old, new)
+            p = d / f"{name}{a.reference_path.suffix}"
+            p.write_text(t)
+            paths.append(p)
+    return paths
+
+
+def compare(before: str, after: str) -> int:
+    b, a = json.loads(Path(before).read_text()), json.loads(Path(after).read_text())
+    differ = 0
+    for slug in sorted(set(b) & set(a)):
+        for sub in sorted(set(b[slug]) & set(a[slug])):
+            if b[slug][sub] != a[slug][sub]:
+                differ += 1
+                print(f"{slug} {sub}: {b[slug][sub]} -> {a[slug][sub]}")
+        print(f"{slug}: {len(set(b[slug]) & set(a[slug]))} compared")
+    print(f"{differ} differ")
+    return 1 if differ else 0
+
+
+def main() -> int:
+    if sys.argv[1] == "--compare":
+        return compare(sys.argv[2], sys.argv[3])
+    out = {}
+    for slug in sys.argv[2:] or SLUGS:
+        t = time.time()
+        _, res = grade_all(slug, collect(slug), Path(tempfile.mkdtemp()))
+        out[slug] = {k: {"status": str(r.status), "items": r.points()} for k, r in res.items()}
+        print(slug, len(res), f"{time.time() - t:.0f} s", flush=True)
+        Path(sys.argv[1]).write_text(json.dumps(out, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The instructor's commands after grading: marksheet, merge, export gradescope|canvas.
+
+Kept apart from cli.py (which registers them with `register(app)`) so that the commands
+grading depends on and the ones that carry marks and grades elsewhere change separately."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from . import assignment as assignments
+from . import canvas, gradescope, marking, times
+from .config import ConfigError
+
+console = Console()
+export_app = typer.Typer(no_args_is_help=True, help="Autograders and gradebooks for other systems.")
+
+
+def _fail(msg: str) -> None:
+    console.print(msg, style="red", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _get(slug: str):
+    try:
+        return assignments.get(slug)
+    except (KeyError, ConfigError) as e:
+        _fail(str(e.args[0] if e.args else e))
+
+
+def marksheet(slug: str, out_dir: Path = typer.Argument(..., help="a `grader grade --out` folder"),
+              sheet: Optional[Path] = typer.Option(None, "--sheet", help="where the CSV goes (default OUT_DIR/marks.csv)")) -> None:
+    """A marking sheet (CSV: a row per submission and manual/bonus item) and an HTML page per submission."""
+    _get(slug)
+    try:
+        path, pages = marking.marksheet(out_dir, slug, sheet)
+    except marking.MarkError as e:
+        _fail(str(e))
+    console.print(f"wrote {path} and {len(pages)} page(s): start at {pages[0]}", highlight=False)
+
+
+def merge(out_dir: Path = typer.Argument(..., help="the `grader grade --out` folder the sheet was made from"),
+          sheet: Path = typer.Argument(..., help="the filled marking sheet")) -> None:
+    """Fold the markers' points into each result.json (re-signed) and rewrite grades.csv."""
+    try:
+        changed = marking.merge(out_dir, sheet)
+    except marking.MarkError as e:
+        _fail(str(e))
+    console.print(f"merged: {len(changed)} result(s) rewritten; wrote {out_dir / 'grades.csv'}", highlight=False)
+
+
+@export_app.command("gradescope")
+def export_gradescope(slug: str, out: Path = typer.Option(Path("."), "--out", help="folder for autograder.zip"),
+                      visibility: str = typer.Option("after_published", "--visibility",
+                                                     help="of hidden checks' tests: after_published|after_due_date|hidden"),
+                      deadline: Optional[str] = typer.Option(None, "--deadline",
+                                                             help="replaces the toml's deadline (ISO with timezone), "
+                                                                  "or 'gradescope' for Gradescope's due date")) -> None:
+    """autograder.zip per Gradescope's autograder specification."""
+    a = _get(slug)
+    try:
+        path = gradescope.build(a, out, visibility, deadline)
+    except (ValueError, times.TimesError) as e:
+        _fail(str(e))
+    console.print(f"wrote {path}", highlight=False)
+
+
+@export_app.command("canvas")
+def export_canvas(slug: str, out_dir: Path = typer.Argument(..., help="a `grader grade --out` folder"),
+                  roster: Path = typer.Option(..., "--roster", help="CSV: submission, Student, ID, SIS User ID, "
+                                                                    "SIS Login ID, Section"),
+                  column: Optional[str] = typer.Option(None, "--column", help="the Canvas assignment column "
+                                                                               "(default: the slug)"),
+                  to: Optional[Path] = typer.Option(None, "--out", help="default OUT_DIR/canvas.csv"),
+                  points_possible: bool = typer.Option(False, "--points-possible",
+                                                       help="add Canvas's 'Points Possible' row")) -> None:
+    """A gradebook CSV in Canvas's import format (totals by the assignment's rules)."""
+    a = _get(slug)
+    try:
+        graded = marking.load(out_dir)
+        if {g.result.assignment for g in graded} != {slug}:
+            _fail(f"{out_dir} holds results for {', '.join(sorted({g.result.assignment for g in graded}))}")
+        possible = a.total.cap if a.total.cap is not None else a.auto_max + a.manual_max
+        ex = canvas.gradebook(graded, canvas.read_roster(roster), column or slug,
+                              possible if points_possible else None)
+    except marking.MarkError as e:
+        _fail(str(e))
+    path = to or out_dir / "canvas.csv"
+    ex.table.to_csv(path, index=False)
+    console.print(f"wrote {path}: {len(ex.table)} row(s)", highlight=False)
+    if ex.unmatched:
+        console.print(f"[yellow]no roster row for: {', '.join(ex.unmatched)}[/yellow]", highlight=False)
+    if ex.no_result:
+        console.print(f"[yellow]no result for: {', '.join(ex.no_result)} (left empty)[/yellow]", highlight=False)
+    if ex.unmarked:
+        console.print(f"[yellow]{len(ex.unmarked)} submission(s) have manual items not yet marked (counted as 0): "
+                      f"run `grader marksheet` / `grader merge`[/yellow]", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("marksheet")(marksheet)
+    app.command("merge")(merge)
+    app.add_typer(export_app, name="export")

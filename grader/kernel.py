@@ -1,0 +1,29 @@
+"""The kernel's entry point inside the sandbox:
+
+    python -m grader.kernel CHANNEL FRAMEWORK WORKSPACE -- <ipykernel arguments>
+
+arms the probe library (grader/probe/armed.py) and only then starts ipykernel, so that the
+library is in place before the first student cell runs."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main() -> None:
+    # the working directory is the student's workspace: nothing there may shadow a module
+    # the library imports while it is armed (ipykernel_launcher does the same)
+    if sys.path and sys.path[0] in ("", os.getcwd()):
+        del sys.path[0]
+    argv = sys.argv[1:]
+    sep = argv.index("--")
+    channel, framework, workspace = argv[:sep]
+    from grader.probe.armed import arm
+    arm(channel, framework, workspace)
+    sys.argv[1:] = argv[sep + 1:]
+    from ipykernel import kernelapp
+    kernelapp.launch_new_instance()
+
+
+if __name__ == "__main__":
+    main()
