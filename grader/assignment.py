@@ -21,6 +21,8 @@ def references_root() -> Path | None:
     env = os.environ.get("GRADER_REFERENCES")
     if env:
         return Path(env).resolve()
+    if (assignments_root() / "bundle.json").is_file():   # a student bundle: no reference anywhere
+        return None
     guess = assignments_root().parent / "reference"
     return guess if guess.is_dir() else None
 

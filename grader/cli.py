@@ -1,6 +1,7 @@
 """The `grader` command: list, grade, check, validate, demo."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -122,6 +123,7 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2)
     console.print(_gradebook_table(results, a))
+    _sandbox_line()
     if when is not None and when.missing:
         console.print(f"[yellow]no time in {times_csv} for: {', '.join(when.missing)}[/yellow]")
     if when is not None and a.late is None:
@@ -129,10 +131,27 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
     console.print(f"wrote {out / 'grades.csv'}")
 
 
+def _sandbox_line() -> None:
+    """What the sandbox enforced on this machine (also in every result.json), in red where
+    the kernels ran without namespaces."""
+    from . import sandbox
+    d = sandbox.describe()
+    if d["mode"] == "rlimits-only":
+        console.print(f"[red]sandbox: NO namespaces here ({d['problem'] or 'bwrap unavailable'}): kernels ran with "
+                      "rlimits, a new session and the watchdogs only; network, filesystem view and uid were not "
+                      "confined[/red]")
+    else:
+        console.print(f"sandbox: bubblewrap ({d['mode']}): namespaces {', '.join(d['namespaces'])}; "
+                      "allow-list view, read-only system, private /tmp, unprivileged uid, no capabilities, "
+                      "rlimits on processes, file size and memory")
+
+
 @app.command()
 def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "-a"),
           device: str = DeviceOpt, mode: str = ModeOpt, alias: Optional[List[str]] = AliasOpt) -> None:
-    """A student's self-check: every item with its points and what to fix."""
+    """A student's self-check: the public checks, with their points and what to fix (run it in a
+    release bundle: `grader --assignments BUNDLE check my.ipynb`)."""
+    from . import sandbox
     if slug is None:
         slug = detect.detect(path)
         if slug is None:
@@ -140,21 +159,58 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
             raise typer.Exit(2)
         console.print(f"assignment: [bold]{slug}[/bold] (detected)")
     a = _assignment(slug)
+    if sandbox.describe()["mode"] == "rlimits-only":
+        console.print("[yellow]no sandbox here (bwrap or user namespaces are missing): your notebook runs as your "
+                      "own user, with time and memory limits only. That is fine for your own code.[/yellow]")
+    opts = dataclasses.replace(_opts(device, mode, aliases=alias), visibility=("public",))
     import tempfile
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
-        r = batch.run([path], a, Path(tmp), _opts(device, mode, aliases=alias), resume=False, expand_dirs=False)[0]
+        try:
+            r = batch.run([path], a, Path(tmp), opts, resume=False, expand_dirs=False)[0]
+        except expectations.ReferenceFailed as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2)
     t = Table("item", "points", "message")
+    got = possible = later = 0.0
     for it in r.items:
+        spec = a.item(it.id)
+        public = [c for c in it.checks if c.visibility == "public"]
         if it.kind != "auto":
             t.add_row(it.id, f"– / {it.max_points:g}", "marked by hand" + ("" if it.answer else "; no answer text found"))
-        else:
-            msg = "; ".join(f"{c.name}: {c.message}" for c in it.checks if not c.passed) or "ok"
-            style = "green" if it.points >= it.max_points else ("yellow" if it.points > 0 else "red")
-            t.add_row(it.id, f"[{style}]{it.points:g} / {it.max_points:g}[/{style}]", msg)
+            continue
+        if not public:
+            later += it.max_points
+            t.add_row(it.id, f"– / {it.max_points:g}", "checked when your instructor grades")
+            continue
+        pts, mx = sum(c.points for c in public), sum(c.max_points for c in public)
+        got, possible, later = got + pts, possible + mx, later + it.max_points - mx
+        msg = "; ".join(f"{c.name}: {c.message}" for c in public if not c.passed) or "ok"
+        if len(public) < len(it.checks) or spec.later:
+            msg += f" (+{it.max_points - mx:g} checked when graded)"
+        style = "green" if pts >= mx else ("yellow" if pts > 0 else "red")
+        t.add_row(it.id, f"[{style}]{pts:g} / {mx:g}[/{style}]", msg)
     console.print(t)
     if r.status not in {Status.GRADED, Status.REVIEW}:
         console.print(f"[red]{r.status}: {r.reason}[/red]")
-    console.print(f"automatic points: [bold]{r.auto_points:g} / {r.auto_max:g}[/bold]")
+    console.print(f"public checks: [bold]{got:g} / {possible:g}[/bold] automatic points"
+                  + (f"; {later:g} more are checked when your instructor grades" if later else ""))
+
+
+@app.command()
+def release(slugs: List[str] = typer.Argument(None), out: Path = typer.Option(..., "--out", help="the bundle's folder"),
+            device: str = DeviceOpt) -> None:
+    """Write the student bundle: skeleton, public data and checks, and the reference's
+    observations for the public checks only (no reference, no hidden check or expectation)."""
+    from . import release as rel
+    opts = _opts(device, "definitions")
+    out.mkdir(parents=True, exist_ok=True)
+    for slug in slugs or list(assignments.all_assignments()):
+        try:
+            folder = rel.release(_assignment(slug), out, opts)
+        except (rel.ReleaseError, expectations.ReferenceFailed) as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2)
+        console.print(f"wrote {folder}")
 
 
 @app.command()

@@ -79,6 +79,8 @@ class Item(Strict):
     title: str = ""
     manual: bool = False
     bonus: bool = False              # outside the total; counted by the assignment's [total] rule
+    later: bool = False              # a student bundle's item whose checks are all hidden (graded later)
+    hidden_weight: float = 0.0       # a student bundle's item: the weight of its checks graded later
     prompt: str = ""
     checks: tuple[Check, ...] = ()
 
@@ -186,7 +188,8 @@ class Assignment(Strict):
         return next(it for it in self.items if it.id == item_id)
 
     def plan(self, visibility: set[str] | None = None) -> dict[str, dict]:
-        """probe key -> {kind, observe, visibility} for the checks of the given visibilities."""
+        """probe key -> {kind, observe, visibility} for the checks of the given visibilities
+        (all the checks of a probe share one visibility)."""
         out: dict[str, dict] = {}
         for c in self.checks:
             if visibility is not None and c.visibility not in visibility:
@@ -199,7 +202,7 @@ class Assignment(Strict):
 # ---- loading ---------------------------------------------------------------------------------
 
 _CHECK_KEYS = {"kind", "name", "weight", "message", "probe", "visibility"}
-_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "prompt", "checks"}
+_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "later", "hidden_weight", "prompt", "checks"}
 
 
 def checks_default_visibility(module, observe) -> str:
@@ -310,7 +313,7 @@ def _parse(raw: dict, directory: Path, reference_dir: Path | None) -> Assignment
                 "weight": c.get("weight", 1.0), "message": c.get("message", ""), "probe": key,
                 "visibility": visibility, "observe": observe,
                 "judge": judge_model}, cw))
-        if not it.get("manual") and not checks:
+        if not it.get("manual") and not checks and not it.get("later"):
             raise ConfigError(f"{where}: an automatic item needs at least one check (or manual = true)")
         if it.get("bonus") and not it.get("manual"):
             raise ConfigError(f"{where}.bonus: bonus items are marked by hand (manual = true)")
@@ -319,6 +322,13 @@ def _parse(raw: dict, directory: Path, reference_dir: Path | None) -> Assignment
             raise ConfigError(f"{where}: check names must be unique within an item")
         items.append(_model(Item, {**{k: v for k, v in it.items() if k != "checks"}, "id": iid,
                                    "checks": tuple(checks)}, where))
+    seen: dict[str, str] = {}
+    for it in items:
+        for c in it.checks:
+            if seen.setdefault(c.probe, c.visibility) != c.visibility:
+                raise ConfigError(f"probes.{c.probe}: used by public and hidden checks ({it.id}/{c.name}); "
+                                  "a probe's observation is either in the student bundle or not: give its checks "
+                                  "one visibility")
     for k in ("aliases",):
         if k in raw:
             raw[k] = {name: tuple([v] if isinstance(v, str) else v) for name, v in raw[k].items()}

@@ -316,7 +316,7 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
     status, reason = "ok", ""
     try:
         if session.start_error:
-            raise RuntimeError(session.start_error)
+            return Execution(nb, records, "error", session.start_error, 0.0)
         if session.client is None:
             session.launch()
         if not session.connected:

@@ -44,7 +44,7 @@ def judge_check(check: Check, obs: Observation | None, want) -> tuple[float, str
 
 
 def judge(assignment: Assignment, observed: dict[str, Observation], expected: dict, notebook=None,
-          reason: str = "") -> Judged:
+          reason: str = "", visibility: tuple[str, ...] = ("public", "hidden")) -> Judged:
     out = Judged([])
     for item in assignment.items:
         if item.manual:
@@ -52,11 +52,13 @@ def judge(assignment: Assignment, observed: dict[str, Observation], expected: di
             out.items.append(ItemResult(id=item.id, kind="bonus" if item.bonus else "manual", points=0.0,
                                         max_points=item.points, title=item.title, answer=text))
             continue
-        total_w = sum(c.weight for c in item.checks)
+        total_w = sum(c.weight for c in item.checks) + item.hidden_weight
         results, status = [], Status.GRADED
         for c in item.checks:
             share = item.points * c.weight / total_w
-            if reason:
+            if c.visibility not in visibility:
+                frac, msg, problem = 0.0, "checked when your instructor grades", ""
+            elif reason:
                 frac, msg, problem = 0.0, reason, ""
             elif c.probe not in expected:
                 frac, msg, problem = 0.0, "not run", ""

@@ -140,7 +140,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
     sub = obs.submission
     t = time.monotonic()
     judged = judge.judge(assignment, obs.observations, expected, sub.notebook,
-                         reason=obs.reason if obs.status != Status.GRADED else "")
+                         reason=obs.reason if obs.status != Status.GRADED else "", visibility=opts.visibility)
     auto = round(sum(i.points for i in judged.items if i.kind == "auto"), 4)
     result = Result(
         assignment=assignment.slug, assignment_version=assignment.version, fingerprint=fingerprint,

@@ -155,12 +155,14 @@ def _argv(policy: Policy, cmd: list[str], mode: str, check_only: bool = False) -
             "--new-session", "--hostname", "sandbox"]
     if mode == "userns":
         args += ["--unshare-user", "--uid", "1000", "--gid", "1000"]
+    # /proc, /dev and the private /tmp first: a bind below /tmp (a grader package in a temp
+    # folder) must not be hidden by the tmpfs
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += (["--size", str(TMP_MB * 1024 * 1024)] if _has_size_option() else []) + ["--perms", "1777", "--tmpfs", "/tmp"]
     system = _system_binds()
     args += _dirs_for([d for _, d in system])
     for src, dst in system:
         args += ["--ro-bind", src, dst]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += (["--size", str(TMP_MB * 1024 * 1024)] if _has_size_option() else []) + ["--perms", "1777", "--tmpfs", "/tmp"]
     if not check_only:
         # the socket folder keeps its (random) host path: the kernel's connection file names it
         args += _dirs_for([INSIDE_WORK, str(policy.run)] + [d for _, d in policy.read_only])
@@ -250,6 +252,9 @@ def environment(policy: Policy) -> dict:
         "GRADER_DEVICE": policy.device,
         "CUDA_VISIBLE_DEVICES": policy.gpus if policy.device == "cuda" else "",
         "JUPYTER_PLATFORM_DIRS": "1",
+        # the kernel imports the very grader package this process runs (a copy, an editable
+        # checkout or site-packages), which is bound read-only into its view
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     if policy.threads:
         # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning

@@ -16,6 +16,7 @@ from ..config import Assignment
 from . import observations
 
 GRACE_S = 20.0          # past a probe's cap before the kernel is killed
+PUBLIC_SEED = 1000      # public checks draw other inputs than hidden ones (seed + this)
 
 
 @dataclass
@@ -70,7 +71,8 @@ def plan(assignment: Assignment, session, seed: int = 0, visibility: set[str] | 
     probes = {}
     for key, p in assignment.plan(visibility).items():
         o = p["observe"]
-        probes[key] = {"kind": p["kind"], "observe": o.model_dump(mode="json"), "timeout_s": o.timeout_s}
+        probes[key] = {"kind": p["kind"], "observe": o.model_dump(mode="json"), "timeout_s": o.timeout_s,
+                       "seed": seed + (PUBLIC_SEED if p["visibility"] == "public" else 0)}
     helpers = assignment.helpers_path
     return {
         "framework": assignment.framework,

@@ -158,7 +158,7 @@ def run_probe(pinned: dict, ns: dict, plan: dict, key: str, reference: dict | No
     for names, alternate in attempts:
         if alternate and not _form_error(error):
             continue
-        ctx = Context(ns, plan, o, load, plan.get("seed", 0), pinned=pinned, files=files)
+        ctx = Context(ns, plan, o, load, probe.get("seed", plan.get("seed", 0)), pinned=pinned, files=files)
         ctx.any_reference = getattr(module, "USES_REFERENCE", False)   # kinds that compare in the kernel
         ctx.alternate = alternate
         if alternate:

@@ -2,8 +2,13 @@
 # # CSC413 2023 A2 (programming part): image colourization as classification
 #
 # Grey CIFAR-10 horse images -> one of 24 palette colours per pixel (pixel-wise
-# cross-entropy). Reference solution for Questions 4.1, 4.3, 5.1, 5.4 and 6.1; the
+# cross-entropy).
+# BEGIN SOLUTION
+# SKELETON: # Questions 4.1, 4.3, 5.1, 5.4 and 6.1 are yours to write; the training runs
+# SKELETON: # (4.2, 5.2, 6.2) are in the cells tagged `train`.
+# Reference solution for Questions 4.1, 4.3, 5.1, 5.4 and 6.1; the
 # training runs (4.2, 5.2, 6.2) are in the cells tagged `train`.
+# END SOLUTION
 
 # %%
 import os
@@ -215,6 +220,8 @@ class PoolUpsampleNet(nn.Module):
 # Outputs are the convolutions' own output activations (before pooling/upsampling);
 # connections = (k*k*C_in weights per output) x outputs.
 #
+# BEGIN SOLUTION
+# SKELETON: # Write your counts in `ANSWERS["4.3"]` below, as expressions in NIC, NF and NC.
 # | layer | C_in -> C_out | conv output | weights | outputs | connections |
 # |---|---|---|---|---|---|
 # | conv1 | NIC -> NF | 32x32 | 9 NIC NF | 1024 NF | 9216 NIC NF |
@@ -225,13 +232,17 @@ class PoolUpsampleNet(nn.Module):
 #
 # Doubling width and height leaves the weights unchanged and multiplies every feature map
 # area, hence outputs and connections, by 4.
+# END SOLUTION
 #
 # ## 5.4 Paddings for kernel 4 and 5 (keeping the shapes of Figure 1b)
 #
+# BEGIN SOLUTION
+# SKELETON: # Write the paddings in `ANSWERS["5.4"]` below.
 # Conv2d (stride 2): out = floor((in + 2p - k) / 2) + 1 must be in/2 (in even):
 # k=4 -> p=1, k=5 -> p=2 (in general p = (k-1)//2).
 # ConvTranspose2d (stride 2, dilation 1): out = 2(in-1) - 2p + (k-1) + op + 1 = 2 in
 # needs 2p - op = k - 2 with 0 <= op < 2: k=4 -> p=1, op=0; k=5 -> p=2, op=1.
+# END SOLUTION
 
 # %%
 # BEGIN SOLUTION
@@ -264,7 +275,7 @@ ANSWERS = {
 # -> ConvTranspose2d (stride 2), BatchNorm2d, ReLU -> [BS,NC,32,32]
 # -> Conv2d -> [BS,NC,32,32]
 # With kernel 3 the strided convolutions use padding 1 and the transposed ones padding 1,
-# output_padding 1, as the handout says; the general rule (5.4) keeps shapes for 4 and 5.
+# output_padding 1, as the handout says.
 
 # %%
 class ConvTransposeNet(nn.Module):

@@ -14,7 +14,10 @@
 # %% [markdown]
 # # Programming Assignment 2: WRN classifier and Joint Energy-based Model (JEM) on CIFAR-10
 #
+# BEGIN SOLUTION
+# SKELETON: # Starter notebook (HKUST COMP4211, Spring 2025, PA2). TensorFlow / Keras 3.
 # Reference solution (HKUST COMP4211, Spring 2025, PA2). TensorFlow / Keras 3.
+# END SOLUTION
 # Data passed to every function: images float32 (B, 32, 32, 3) in [0, 1], labels int (B,).
 
 # %%

@@ -1,0 +1,106 @@
+"""The student bundle: what a student gets to check their own work, with no answer in it.
+
+    grader release SLUG --out DIR
+
+writes DIR/<slug>/ with the skeleton, the public data and helpers (the pretrained weights
+students are given included), an assignment.toml holding only the public checks (an item
+whose checks are all hidden is marked `later`: graded by the instructor), and the
+reference's observations for those public probes, precomputed (DIR/<slug>/expectations/).
+No reference source, no hidden check, no hidden expectation, no example submission (they
+are mutants of the reference), no reference script. `grader --assignments DIR check
+my.ipynb` then runs the public checks on a machine that has the grader package only."""
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import tomli_w
+
+from . import __version__, expectations, fingerprint
+from .config import Assignment
+from .probe import observations
+
+MARKER = "bundle.json"
+
+
+class ReleaseError(ValueError):
+    pass
+
+
+def public_toml(assignment: Assignment) -> dict:
+    """The assignment's toml with the hidden checks (and their probes) taken out."""
+    raw = tomllib.loads(assignment.toml_path.read_text())
+    for key in ("skeleton_sources", "examples"):
+        raw.pop(key, None)
+    public = {c.probe for c in assignment.checks if c.visibility == "public"}
+    for c in assignment.checks:
+        if c.visibility == "public" and c.needs_reference:
+            raise ReleaseError(f"{assignment.slug}: the public check {c.id} needs reference code in the kernel; "
+                               "mark it hidden")
+    raw["probes"] = {k: v for k, v in raw.get("probes", {}).items() if k in public}
+    if not raw["probes"]:
+        raw.pop("probes")
+    items = []
+    for it_raw, it in zip(raw["items"], assignment.items):
+        it_raw = dict(it_raw)
+        if not it.manual:
+            kept = [c_raw for c_raw, c in zip(it_raw.get("checks", []), it.checks) if c.visibility == "public"]
+            it_raw["checks"] = kept
+            hidden = sum(c.weight for c in it.checks if c.visibility != "public")
+            if not kept:
+                it_raw["later"] = True
+            elif hidden:
+                it_raw["hidden_weight"] = hidden     # the public checks keep their shares of the item
+        items.append(it_raw)
+    raw["items"] = items
+    return raw
+
+
+def release(assignment: Assignment, out: Path, opts) -> Path:
+    """Write the bundle of one assignment under out/<slug>/; returns that folder."""
+    if assignment.reference_path is None:
+        raise ReleaseError(f"{assignment.slug}: releasing needs the reference (to precompute the public expectations)")
+    raw = public_toml(assignment)
+    want = expectations.get(assignment, opts)
+    target = out / assignment.slug
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    src = assignment.directory
+    if (src / "data").is_dir():
+        shutil.copytree(src / "data", target / "data")
+    for p in sorted(src.glob("*.py")):
+        shutil.copy2(p, target / p.name)
+    skel = assignment.skeleton_path
+    if skel.is_dir():
+        shutil.copytree(skel, target / assignment.skeleton, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        (target / assignment.skeleton).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(skel, target / assignment.skeleton)
+    (target / "assignment.toml").write_text(tomli_w.dumps(raw))
+    folder = target / "expectations"
+    folder.mkdir()
+    public = sorted({c.probe for c in assignment.checks if c.visibility == "public"})
+    for k in public:
+        observations.dump(want[k], folder, k)
+    (folder / "index.json").write_text(json.dumps(public))
+    (folder / "meta.json").write_text(json.dumps({"grader_version": __version__, "engine": fingerprint.engine(),
+                                                  "device": opts.device}))
+    (out / MARKER).write_text(json.dumps({"grader_version": __version__, "assignments": sorted(
+        [p.name for p in out.iterdir() if (p / "assignment.toml").is_file()])}))
+    (out / "README.md").write_text(
+        "# Self-check\n\nInstall the grader (`pip install \"grader[torch]\"` or `\"grader[keras]\"`), then, in this "
+        "folder:\n\n    grader --assignments . check path/to/your_notebook.ipynb\n\nOnly the public checks run "
+        "here; the other items are graded by your instructor.\n")
+    return target
+
+
+def bundle_expectations(assignment: Assignment) -> dict | None:
+    """A bundle's precomputed public expectations, or None outside a bundle."""
+    folder = assignment.directory / "expectations"
+    index = folder / "index.json"
+    if assignment.reference_dir is not None or not index.is_file():
+        return None
+    return {k: observations.load(folder, k) for k in json.loads(index.read_text())}
