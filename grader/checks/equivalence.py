@@ -1,14 +1,21 @@
 """`equivalence`: outputs under identical weights. The reference's model is built (seeded,
 normalisation layers given non-trivial statistics), its weights are transferred into the
-student's model (see the adapter's `transfer_weights`) and both are run on the same fixed
-inputs in inference mode. Behaviour the shapes cannot see (a skip connection from the wrong
-layer, a missing activation, a different wiring) shows up as different outputs.
+student's model and both are run on the same fixed inputs in inference mode. Behaviour the
+shapes cannot see (a skip connection from the wrong layer, a missing activation, a different
+wiring) shows up as different outputs.
+
+The weights are transferred op by op (`transfer = "trace"`, the adapter's `transfer_traced`):
+both models are traced on the inputs and their parameterised ops paired in the order they
+ran, by kind and weight shapes, so names, `Sequential` grouping, module reuse and creation
+order do not matter. `transfer = "name"` is the adapter's `transfer_weights` (by name, else by
+creation order). `permutations` name the reference's weights whose input is a concatenation of
+free operand order; every order is tried.
 
 Hidden: the reference's model is built in the kernel."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,6 +36,7 @@ class Observe(ObserveBase):
     init: dict[str, Any] = {}
     inputs: list[Any]
     permutations: list[Permutation] = []   # concatenations whose operand order is free: every order is tried
+    transfer: Literal["trace", "name"] = "trace"   # weights paired op by op (traced), or by name
 
 
 class Judge(JudgeBase):
@@ -48,7 +56,8 @@ def observe(ctx, o: Observe):
     choices = [list(itertools.permutations(range(len(q.splits)))) for q in o.permutations]
     outputs, variants = [], []
     for variant in itertools.product(*choices):
-        mapping = ctx.fw.transfer_weights(ref, model)
+        mapping = ctx.fw.transfer_traced(ref, model, inputs) if o.transfer == "trace" else \
+            ctx.fw.transfer_weights(ref, model)
         for q, order in zip(o.permutations, variant):
             if q.weight not in mapping:
                 raise KeyError(f"the reference has no weight {q.weight!r}")

@@ -518,6 +518,7 @@ def optimizer_config(opt) -> dict:
 # node built from its configuration, however many TF ops it uses. Each layer's `call` is
 # wrapped on the instance for the duration of the trace to know which ops ran inside it.
 
+_MAX_TRACE = 50_000          # nodes recorded at most (grader.graph.MAX_NODES accepts twice that)
 _ROLES = {"kernel": "weight", "gamma": "weight", "beta": "bias", "moving_mean": "running_mean",
           "moving_variance": "running_var", "embeddings": "weight", "alpha": "weight"}
 _ACT = {"relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "softmax": "softmax", "elu": "elu", "selu": "selu",
@@ -780,6 +781,8 @@ def trace(model, inputs) -> list[dict]:
         tr.unpatch()
     graph = cf.graph
     ops = graph.get_operations()
+    if len(ops) > 4 * _MAX_TRACE:
+        raise ValueError(f"the call of {type(model).__name__} builds more than {4 * _MAX_TRACE:,} operations")
     nodes: list[dict] = []
     node_of: dict[str, int] = {}
     prov: dict[str, list] = {}
@@ -809,6 +812,8 @@ def trace(model, inputs) -> list[dict]:
         if i in inside:
             continue
         _emit_op(op, i, node_of, prov, captured, add, tr)
+    if len(nodes) > _MAX_TRACE:
+        raise ValueError(f"the call of {type(model).__name__} runs more than {_MAX_TRACE:,} operations")
     outs = []
     for t in graph.outputs:
         if t.name not in node_of:
