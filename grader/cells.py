@@ -13,11 +13,11 @@ import threading
 from dataclasses import dataclass
 
 SKIP_TAGS = {"train", "report", "skip-grading"}
-HEAVY = re.compile(r"fit|train|sampl|generat|evaluat|predict|download|urlretriev|savefig|show|plot|imshow|"
+HEAVY = re.compile(r"fit|train(?!able)|sampl|generat|evaluat|predict|download|urlretriev|savefig|show|plot|imshow|"
                    r"mount|infer|experiment|epoch|loop|run_|summary|display|tensorboard|^cuda$", re.I)
 SAFE_CALL = re.compile(r"seed|filterwarnings|simplefilter|^append$|^insert$|set_printoptions|deterministic|"
                        r"enable_numpy_behavior|set_floatx|setLevel|basicConfig|^register|^set_default|"
-                       r"set_num_threads|disable_warnings|^update$", re.I)
+                       r"set_num_threads|disable_warnings|^update$|^build$", re.I)   # build: a Keras model's weights
 _SHELL_CELL_MAGICS = {"bash", "sh", "shell", "script", "system", "html", "javascript", "js", "latex", "markdown", "svg"}
 _TRANSPARENT_CELL_MAGICS = {"time", "capture", "timeit", "prun"}
 

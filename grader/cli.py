@@ -246,16 +246,35 @@ def validate(slugs: List[str] = typer.Argument(None), device: str = DeviceOpt) -
 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-out"), "--out"), device: str = DeviceOpt,
+         jobs: int = typer.Option(2, "--jobs", "-j", help="submissions graded at once"),
          slugs: List[str] = typer.Argument(None)) -> None:
     """Grade the bundled example submissions of every assignment and print the gradebooks."""
     opts = _opts(device, "definitions")
-    for a in assignments.all_assignments().values():
-        if slugs and a.slug not in slugs:
-            continue
-        examples = demo_examples(a)
-        console.rule(f"{a.slug}: {len(examples)} example submissions")
-        results = _run_batch(a, examples, out / a.slug, opts, 1, "local", True, expand_dirs=False)
-        console.print(_gradebook_table(results, a))
+    chosen = [a for a in assignments.all_assignments().values() if not slugs or a.slug in slugs]
+    examples = {a.slug: demo_examples(a) for a in chosen}
+    tables = []
+    with Progress(TextColumn("{task.description:60}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        tasks = {a.slug: bar.add_task(f"{a.slug}: waiting", total=len(examples[a.slug]) + 1, start=False)
+                 for a in chosen}
+        for a in chosen:
+            t = tasks[a.slug]
+            bar.start_task(t)
+            bar.update(t, description=f"{a.slug}: expectations (the reference through the probes)")
+            try:
+                expectations.get(a, opts)
+            except expectations.ReferenceFailed as e:
+                console.print(f"[red]{e}[/red]")
+                raise typer.Exit(2)
+            bar.advance(t)
+            bar.update(t, description=f"{a.slug}: grading {len(examples[a.slug])} examples")
+            results = batch.run(examples[a.slug], a, out / a.slug, opts, jobs, "local", True,
+                                on_done=lambda r, t=t: bar.advance(t), expand_dirs=False)
+            bar.update(t, description=f"{a.slug}: done")
+            tables.append(_gradebook_table(results, a))
+    for table in tables:
+        console.print(table)
+    _sandbox_line()
     console.print(f"per-submission results and feedback under {out}/")
 
 

@@ -1,6 +1,7 @@
 """Arithmetic expression strings (answers such as "9*NIC*NF + 36*NF**2"), evaluated in the
 grader's own process, so bounded: numbers, named variables, + - * / // % ** and parentheses,
-nothing else; at most 200 characters and 64 operations; every intermediate value finite and
+nothing else; at most 1,000 characters and 400 syntax nodes (room for a count written out layer
+by layer, "9*NIC*32*32*NF + 9*NF*16*16*2*NF + ..."); every intermediate value finite and
 below 1e30 in size (a nested power is refused before it is computed, not after). NaN and
 infinities are never equal to anything."""
 from __future__ import annotations
@@ -10,8 +11,8 @@ import math
 import operator
 import random
 
-MAX_LENGTH = 200
-MAX_NODES = 64
+MAX_LENGTH = 1000
+MAX_NODES = 400
 MAX_VALUE = 1e30
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.Mod: operator.mod}

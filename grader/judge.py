@@ -66,9 +66,9 @@ def judge(assignment: Assignment, observed: dict[str, Observation], expected: di
                 frac, msg, problem = judge_check(c, observed.get(c.probe), expected[c.probe])
             if problem:
                 status = Status.REVIEW
-                reason = "integrity violation while probing" if problem.startswith("integrity") else \
+                why = "integrity violation while probing" if problem.startswith("integrity") else \
                     "a check could not be judged"
-                out.review.append(Review(reason=reason, item=item.id, evidence=problem))
+                out.review.append(Review(reason=why, item=item.id, evidence=problem))
             if frac < 1.0 and c.message:
                 msg = f"{c.message}: {msg}" if msg else c.message
             results.append(CheckResult(name=c.name, kind=c.kind, passed=frac >= 1.0 - 1e-9,

@@ -36,7 +36,7 @@ def _source(assignment: Assignment) -> str:
         return ""
     import nbformat
 
-    from .submission import notebook_from_py
+    from .notebooks import notebook_from_py
     p = assignment.reference_path
     nb = notebook_from_py(p.read_text()) if p.suffix == ".py" else nbformat.read(p, as_version=4)
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")

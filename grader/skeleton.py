@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
-
-from .submission import notebook_from_py
+from .notebooks import notebook_from_py, notebook_text
 
 _BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 _END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -43,24 +41,6 @@ def build(reference: Path, target: Path) -> str:
     if target.suffix == ".ipynb":
         return notebook_text(notebook_from_py(text))
     return text
-
-
-def notebook_text(nb) -> str:
-    """A notebook as a student's file: a python3 kernelspec and stable cell ids."""
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    for i, c in enumerate(nb.cells):
-        c["id"] = f"cell-{i}"
-    return nbformat.writes(nb)
-
-
-def as_colab(nb, strip_tags: bool = True):
-    """Dress a notebook as a Colab export (for example submissions): a Drive mount first,
-    and, as students' notebooks have, no cell tags."""
-    nb.cells.insert(0, nbformat.v4.new_code_cell("from google.colab import drive\ndrive.mount('/content/drive')"))
-    if strip_tags:
-        for c in nb.cells:
-            c.metadata.pop("tags", None)
-    return nb
 
 
 def sources(assignment) -> dict[Path, Path]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import re
 import shutil
 import tempfile
 import zipfile
@@ -14,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from .notebooks import notebook_from_py
 
 MAX_BYTES = 200 * 1024 * 1024  # a submission (or zip member total) larger than this is refused
 _IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
@@ -47,40 +48,6 @@ def sha256_of(path: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
-
-
-_CELL_MARK = re.compile(r"^# %%(?P<md> \[markdown\])?(?P<rest>.*)$")
-_TAGS = re.compile(r"tags\s*=\s*\[([^\]]*)\]")
-
-
-def notebook_from_py(text: str) -> nbformat.NotebookNode:
-    """A .py file becomes a notebook: one cell, or one per `# %%` marker (Jupytext percent
-    format, with `tags=[...]` and `[markdown]` honoured)."""
-    nb = nbformat.v4.new_notebook()
-    cells: list[tuple[str, list[str], list[str]]] = []  # (type, tags, lines)
-    current = ("code", [], [])
-    for line in text.splitlines():
-        m = _CELL_MARK.match(line)
-        if m:
-            if current[2] and any(l.strip() for l in current[2]):
-                cells.append(current)
-            tags_m = _TAGS.search(m.group("rest") or "")
-            tags = [t.strip().strip("'\"") for t in tags_m.group(1).split(",") if t.strip()] if tags_m else []
-            current = ("markdown" if m.group("md") else "code", tags, [])
-        else:
-            current[2].append(line)
-    if any(l.strip() for l in current[2]):
-        cells.append(current)
-    for kind, tags, lines in cells:
-        if kind == "markdown":
-            src = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in lines).strip("\n")
-            cell = nbformat.v4.new_markdown_cell(src)
-        else:
-            cell = nbformat.v4.new_code_cell("\n".join(lines).strip("\n"))
-        if tags:
-            cell.metadata["tags"] = tags
-        nb.cells.append(cell)
-    return nb
 
 
 def _read_notebook(path: Path) -> nbformat.NotebookNode:

@@ -74,7 +74,7 @@ class Decoder(nn.Module):
     "expression-bombs": ("colourization-cifar10", "skeleton", """
 ANSWERS = {"4.3": {"weights": "((9**16)**16)**16", "outputs": "0*1e999", "connections": "1e999 - 1e999",
                    "weights_2x": "(" * 60 + "NF" + ")" * 60, "outputs_2x": "9**9**9", "connections_2x": "NIC/0"},
-           "5.4": {4: (1, 1, 0), 5: (2, 2, 1)}}
+           "5.4": None}
 """),
     # 8. kernels see each other: another submission's files (the batch grades "victim" too)
     "read-other-workspaces": ("denoising-autoencoder", "skeleton", """
@@ -83,7 +83,7 @@ _hits = [p for pat in ("/tmp/*/w/**/*.py", "/tmp/**/models.py", "/proc/*/cwd/**/
          for p in glob.glob(pat, recursive=True)]
 _src = [open(p, errors="ignore").read() for p in _hits]
 _ = [exec(s, globals()) for s in _src if "hidden_layer = nn.Sequential" in s]
-print("MOUNTINFO", open("/proc/self/mountinfo").read())
+_ = print("MOUNTINFO", open("/proc/self/mountinfo").read())
 """),
     # 9. a starved kernel: a cell that keeps most of the memory cap (honest: full marks)
     "starve-the-kernel": ("denoising-autoencoder", "reference", """
@@ -132,7 +132,7 @@ def _try(host, port):
     except OSError as e:
         return f"refused: {e}"
 NET = [_try("1.1.1.1", 53), _try("pypi.org", 443)]
-print("NETWORK", NET)
+_ = print("NETWORK", NET)
 """),
 }
 
@@ -153,7 +153,7 @@ def _bomb():
             return kids
     return kids
 KIDS = _bomb()
-print("FORKED", KIDS)
+_ = print("FORKED", KIDS)
 """),
     # fill the disk: each file is capped, and so is the workspace
     "fill-the-disk": ("colourization-cifar10", "skeleton", """
@@ -226,6 +226,12 @@ def batch(slug: str, tmp_path_factory):
     return _BATCHES[slug]
 
 
+def outputs(out: Path, name: str) -> str:
+    """What the attack's cells printed (not their source)."""
+    nb = json.loads((out / name / "executed.ipynb").read_text())
+    return "".join(o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
 def _honest(name: str, tmp_path_factory):
     slug, base, _ = ATTACKS[name]
     a, res, out = batch(slug, tmp_path_factory)
@@ -251,7 +257,7 @@ def test_rebinding_the_probe_library_is_undone_and_reported(tmp_path_factory):
 
 def test_frame_walking_during_probing_is_blocked_and_voids_the_training_items(tmp_path_factory):
     _, honest, r, _, _ = _honest("steal-the-targets", tmp_path_factory)
-    assert r.item("3b").points == 0 and r.item("3c").points == 0
+    assert r.item("3a").points == 0 and r.item("3b").points == 0      # 3c is marked by hand
     assert r.status == Status.REVIEW
     assert any("integrity violation" in x.reason and "frame access" in x.evidence for x in r.review), r.review
 
@@ -271,9 +277,9 @@ def test_expression_bombs_are_bounded(tmp_path_factory):
 def test_kernels_cannot_see_each_other_or_the_submission_names(tmp_path_factory):
     _, _, r, _, out = _honest("read-other-workspaces", tmp_path_factory)
     assert r.auto_points == 0
-    nb = json.loads((out / "read-other-workspaces" / "executed.ipynb").read_text())
-    text = json.dumps(nb)
-    assert "MOUNTINFO" in text and "victim" not in text and "read-other-workspaces" not in text
+    text = outputs(out, "read-other-workspaces")
+    assert "MOUNTINFO" in text and "/w " in text          # it did read its mountinfo
+    assert "victim" not in text and "read-other-workspaces" not in text and "attacks-" not in text
 
 
 def test_a_starved_kernel_is_replayed_with_its_definitions(tmp_path_factory):
@@ -296,15 +302,15 @@ def test_a_tampered_channel_scores_nothing_and_is_reported(tmp_path_factory):
 
 def test_no_network(tmp_path_factory):
     _, _, _, _, out = _honest("network", tmp_path_factory)
-    text = json.dumps(json.loads((out / "network" / "executed.ipynb").read_text()))
-    assert "NETWORK" in text and "CONNECTED" not in text
+    text = outputs(out, "network")
+    assert "NETWORK" in text and "refused" in text and "CONNECTED" not in text
 
 
 @pytest.mark.skipif(not UNPRIVILEGED, reason="the sandbox could not drop privileges here: no per-job process limit")
 def test_a_fork_bomb_is_bounded(tmp_path_factory):
     _, _, r, good, out = _honest("fork-bomb", tmp_path_factory)
-    text = json.dumps(json.loads((out / "fork-bomb" / "executed.ipynb").read_text()))
-    kids = int(text.split("FORKED ")[1].split("\\")[0]) if "FORKED " in text else 0
+    text = outputs(out, "fork-bomb")
+    kids = int(text.split("FORKED ")[1].split()[0]) if "FORKED " in text else 0
     assert kids < sandbox.NPROC and good.auto_points > 0
 
 
@@ -321,17 +327,16 @@ def test_grade_reports_what_the_sandbox_enforced(tmp_path_factory):
         assert r.sandbox["network_off"] and r.sandbox["allow_list_view"] and r.sandbox["unprivileged_uid"]
 
 
-def test_without_namespaces_grade_says_so_in_red(monkeypatch, tmp_path):
-    from typer.testing import CliRunner
-
+def test_without_namespaces_grade_says_so_in_red(monkeypatch):
     from grader import cli
     sandbox.capabilities.cache_clear()
     monkeypatch.setattr(sandbox, "bwrap", lambda: None)
     try:
-        cli._sandbox_line()
         d = sandbox.describe()
         assert d["mode"] == "rlimits-only" and not d["network_off"] and "bwrap" in d["problem"]
-        result = CliRunner().invoke(cli.app, ["list"])
-        assert result.exit_code == 0
+        with cli.console.capture() as cap:
+            cli._sandbox_line()
+        assert "NO namespaces" in cap.get()
+        assert sandbox.command(sandbox.Policy(workspace=Path("/tmp"), run=Path("/tmp")), ["true"])[0] == "setsid"
     finally:
         sandbox.capabilities.cache_clear()

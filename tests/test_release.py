@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cases, grade_all, mutate
+
 from grader import assignment, pipeline, release
 from grader.config import load
 

@@ -63,3 +63,23 @@ def train_denoiser(ctx, steps=60, batch_size=16, z_dim=64, lr=1e-3, noise_std=0.
     enc = ctx.build("Encoder", {"z_dim": z_dim})
     dec = ctx.build("Decoder", {"z_dim": z_dim})
     return {"losses": train(enc, dec, images, steps, batch_size, lr, noise_std, ctx.seed, ctx.fw.device())}
+
+
+def decoder_gradients(ctx, z_dim=128, batch_size=4, layers=("layer1", "layer2", "layer3", "layer4", "layer5")):
+    """Whether the Decoder can be trained: a loss on its output reaches the weights of each of
+    the contract's layers (no detach, no numpy round trip, no torch.no_grad in forward). The
+    training items cannot see a broken graph (the reference's Decoder stands in for one whose
+    run fails), so 2b charges it, once."""
+    import torch
+    ctx.fw.seed(ctx.seed)
+    dec = ctx.build("Decoder", {"z_dim": z_dim})
+    dec.train()
+    z = torch.randn(batch_size, z_dim, generator=torch.Generator().manual_seed(ctx.seed)).to(ctx.fw.device())
+    out = dec(z)
+    out.float().abs().mean().backward()
+    cut = []
+    for name in layers:
+        params = list(ctx.fw.submodule(dec, name).parameters())
+        if not any(p.grad is not None for p in params):
+            cut.append(name)
+    return {"layers the loss does not reach": cut}

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 KINDS = ("shape", "params", "structure", "answer", "training", "equivalence", "causality", "distribution",
-         "weights-improve", "statistic", "matches")
+         "weights-improve", "statistic", "matches", "formula")
 
 
 @dataclass

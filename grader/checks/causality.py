@@ -19,6 +19,11 @@ judge (params `mode`):
 - `same`: the dependence pattern equals the reference's (building blocks, e.g. one masked
   convolution on a float input).
 
+`own` (with the target in `reference`): the expected pattern is not the reference run's but that
+of the reference's model built from the student's own definitions of these parts (parts graded
+by other items), measured in the same kernel; a part that leaks then leaks in both models and
+costs points only in its own item.
+
 Both adapters implement the two measurements, so the kind serves PyTorch and Keras alike.
 """
 from __future__ import annotations
@@ -45,11 +50,19 @@ class Observe(ObserveBase):
     target: str
     init: dict[str, Any] = {}
     cases: list[Case]
+    own: list[str] = []                   # parts the expected pattern's model is built from the student's definitions of
 
 
 class Judge(JudgeBase):
     mode: Literal["strict", "no-blind-spot", "must-leak", "same"] = "strict"
     window: int = 3
+
+
+def validate(o: Observe, j: Judge) -> None:
+    """At load time: a probe with `own` builds the reference's target in the kernel."""
+    if o.own and o.target not in o.reference:
+        raise ValueError(f"`own` compares with the reference's {o.target} built in the kernel: "
+                         f"add reference = [\"{o.target}\"]")
 
 
 def _positions(spec, H, W, rng):
@@ -81,9 +94,16 @@ def _pixels(spec, positions, H, W):
     return sorted(seen)
 
 
+def _measure(fw, model, x, positions, pixels, H, W) -> dict:
+    grad = fw.input_gradients(model, x, positions)
+    pert = fw.perturbation_dependence(model, x, pixels, positions)
+    return {"shape": [H, W], "positions": [list(q) for q in positions], "pixels": [list(q) for q in pixels],
+            "grad": None if grad is None else np.asarray(grad, dtype=bool), "pert": np.asarray(pert, dtype=bool)}
+
+
 def observe(ctx, o: Observe):
     fw = ctx.fw
-    cases = []
+    cases, own = [], []
     for n, case in enumerate(o.cases):
         fw.seed(ctx.seed + n)
         model = ctx.build(o.target, o.init)
@@ -96,13 +116,13 @@ def observe(ctx, o: Observe):
         rng = np.random.default_rng(ctx.seed + n)
         positions = _positions(case.positions, H, W, rng)
         pixels = _pixels(case.perturb, positions, H, W)
-        grad = fw.input_gradients(model, x, positions)
-        pert = fw.perturbation_dependence(model, x, pixels, positions)
-        cases.append({"shape": [H, W], "positions": [list(q) for q in positions],
-                      "pixels": [list(q) for q in pixels],
-                      "grad": None if grad is None else np.asarray(grad, dtype=bool),
-                      "pert": np.asarray(pert, dtype=bool)})
-    return {"cases": cases}
+        cases.append(_measure(fw, model, x, positions, pixels, H, W))
+        if o.own:
+            fw.seed(ctx.seed + n)
+            with ctx.reference_using(o.own):
+                ref = fw.build(ctx.ref(o.target), o.init)
+            own.append(_measure(fw, ref, x, positions, pixels, H, W))
+    return {"cases": cases, "reference": own} if o.own else {"cases": cases}
 
 
 def _case(c):
@@ -136,6 +156,12 @@ def _fmt(q):
 def judge(o: Observe, j: Judge, got, want) -> Verdict:
     mode = j.mode
     gcases, wcases = got.get("cases") if isinstance(got, dict) else None, want["cases"]
+    if o.own:
+        # the reference's model built from the student's parts, measured in the same kernel
+        own = got.get("reference") if isinstance(got, dict) else None
+        if not isinstance(own, list) or len(own) != len(wcases):
+            raise Malformed("no measurements of the reference's model built from your parts")
+        wcases = own
     if not isinstance(gcases, list) or len(gcases) != len(wcases):
         raise Malformed("no dependence measurements")
     problems, notes = [], []

@@ -11,6 +11,12 @@ order do not matter. `transfer = "name"` is the adapter's `transfer_weights` (by
 creation order). `permutations` name the reference's weights whose input is a concatenation of
 free operand order; every order is tried.
 
+`own` names parts graded by other items: the reference's model is then built from the
+student's own definitions of them (`ctx.reference_using`; the reference's where a fallback
+stood in) and its outputs are measured in the kernel beside the student's; the judge compares
+with those, so that a part that runs but computes something else is the same in both models
+and costs points only in its own item.
+
 Hidden: the reference's model is built in the kernel."""
 from __future__ import annotations
 
@@ -37,6 +43,7 @@ class Observe(ObserveBase):
     inputs: list[Any]
     permutations: list[Permutation] = []   # concatenations whose operand order is free: every order is tried
     transfer: Literal["trace", "name"] = "trace"   # weights paired op by op (traced), or by name
+    own: list[str] = []          # parts the reference's model is built from the student's definitions of
 
 
 class Judge(JudgeBase):
@@ -46,7 +53,8 @@ class Judge(JudgeBase):
 
 def observe(ctx, o: Observe):
     ctx.fw.seed(ctx.seed)
-    ref = ctx.fw.build(ctx.ref(o.target), o.init)
+    with ctx.reference_using(o.own):
+        ref = ctx.fw.build(ctx.ref(o.target), o.init)
     ctx.fw.randomize_state(ref, ctx.seed)
     ctx.fw.seed(ctx.seed)
     model = ctx.build(o.target, o.init)
@@ -65,11 +73,19 @@ def observe(ctx, o: Observe):
         out, _ = ctx.fw.forward_with_hooks(model, inputs)
         outputs.append(ctx.fw.to_numpy(out).astype(np.float32))
         variants.append([list(v) for v in variant])
+    if o.own:
+        out, _ = ctx.fw.forward_with_hooks(ref, inputs)
+        return {"outputs": outputs, "variants": variants, "reference": ctx.fw.to_numpy(out).astype(np.float32)}
     return {"outputs": outputs, "variants": variants}
 
 
 def judge(o: Observe, j: Judge, got, want) -> Verdict:
     ref = np.asarray(want["outputs"][0])
+    if o.own:
+        # the reference's model built from the student's parts, measured in the same kernel
+        ref = got.get("reference") if isinstance(got, dict) else None
+        if not isinstance(ref, np.ndarray) or ref.dtype.kind != "f" or not np.isfinite(ref).all():
+            raise Malformed("no output of the reference's model built from your parts")
     outs = got.get("outputs") if isinstance(got, dict) else None
     if not isinstance(outs, list) or not outs:
         raise Malformed("no output")

@@ -12,8 +12,16 @@ result; each is an equal share of the check), and per key in `compare` (default
                0.95) of the student's rows lie within mean absolute difference `row_tol`
                (default 0.1) of some reference row (order free);
   "falls"      a sequence of numbers whose last value is below its first by at least
-               `min_drop` (a share of the first; default 0): the reference's is not used.
-`explain = { key = "..." }` replaces the default message of a key that does not match."""
+               `min_drop` (a share of the first; default 0): the reference's is not used;
+  "one_of"     every element of the student's value (a value or a list, flattened) is one of
+               `accepted[key]` (a list in the toml), else one of the reference's elements
+               (e.g. pixel values within {0, 1}, dtype names among the float types);
+  "contains"   the student's value (a list) holds every element of the reference's (e.g. the
+               base classes of a class: the student's may have more).
+`explain = { key = "..." }` replaces the default message of a key that does not match.
+`against = { key = "other" }` compares the student's `key` with the student's own `other`
+(a value the grader measured in the same probe, e.g. the grader's bits/dim beside what the
+student's method returned) instead of with the reference's `key`."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -38,9 +46,11 @@ class Tolerance(Strict):
 
 class Judge(JudgeBase):
     keys: list[str] = []                             # the values judged (default: every key of the reference's)
-    compare: dict[str, Literal["close", "equal", "rows_near", "falls"]] = {}
+    compare: dict[str, Literal["close", "equal", "rows_near", "falls", "one_of", "contains"]] = {}
+    accepted: dict[str, list[Any]] = {}              # one_of: the values accepted (default: the reference's)
     tolerance: dict[str, Tolerance] = {}
     explain: dict[str, str] = {}
+    against: dict[str, str] = {}                     # key -> another key of the student's own observation
     rtol: float = 1e-5
     atol: float = 1e-6
     row_tol: float = 0.1
@@ -127,6 +137,53 @@ def _falls(g, j: Judge) -> tuple[bool, str]:
     return ok, "" if ok else f"it did not fall: {g[0]:.4f} first, {g[-1]:.4f} last"
 
 
+def _elements(v) -> list | None:
+    """A value or a (nested) list of plain values, flattened; None for anything else."""
+    if isinstance(v, np.ndarray):
+        v = v.tolist()
+    if isinstance(v, (list, tuple)):
+        out = []
+        for x in v:
+            sub = _elements(x)
+            if sub is None:
+                return None
+            out += sub
+        return out
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return [v]
+    return None
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return close(a, b, 0.0, 0.0)
+
+
+def _one_of(g, w, accepted) -> tuple[bool, str]:
+    allowed = _elements(accepted if accepted is not None else w) or []
+    values = _elements(g)
+    if values is None:
+        return False, f"expected plain values, got {_short(g)}"
+    if not values:
+        return False, "nothing was measured"
+    bad = [v for v in values if not any(_same(v, a) for a in allowed)]
+    if bad:
+        shown = ", ".join(_short(v) for v in bad[:4])
+        return False, f"{len(bad)} of {len(values)} values are not among {_short(allowed)}: {shown}"
+    return True, ""
+
+
+def _contains(g, w) -> tuple[bool, str]:
+    need, have = _elements(w) or [], _elements(g)
+    if have is None:
+        return False, f"expected a list, got {_short(g)}"
+    missing = [v for v in need if not any(_same(v, h) for h in have)]
+    if missing:
+        return False, f"lacks {', '.join(_short(v) for v in missing[:4])}"
+    return True, ""
+
+
 def judge(o: Observe, j: Judge, got, want) -> Verdict:
     if not isinstance(got, dict):
         raise Malformed("no result")
@@ -139,12 +196,21 @@ def judge(o: Observe, j: Judge, got, want) -> Verdict:
             continue
         mode = modes.get(k, "close")
         g, w = got[k], want.get(k)
+        if k in j.against:
+            if j.against[k] not in got:
+                wrong.append(f"{j.against[k]}: missing")
+                continue
+            w = got[j.against[k]]
         if mode == "falls":
             ok, why = _falls(g, j)
         elif mode == "rows_near":
             ok, why = _rows_near(g, w, j)
         elif mode == "equal":
             ok, why = _close(g, w, 0.0, 0.0)
+        elif mode == "one_of":
+            ok, why = _one_of(g, w, j.accepted.get(k))
+        elif mode == "contains":
+            ok, why = _contains(g, w)
         else:
             t = tols.get(k, Tolerance())
             ok, why = _close(g, w, j.rtol if t.rtol is None else t.rtol, j.atol if t.atol is None else t.atol)

@@ -512,22 +512,49 @@ class _Tracer(torch.overrides.TorchFunctionMode):
         self.prov: dict[int, list] = {}        # id(non-data tensor) -> [(name, trainable, shape)] it derives from
         self.stack: list[str] = []
         self.paths: dict[int, str] = {}
+        self.aliases: dict[int, list[str]] = {}    # id(module) -> every path it is registered under
+        self.containers: set[str] = set()          # paths of ModuleList/ModuleDict (never called)
         for name, m in model.named_modules(remove_duplicate=False):
             self.paths.setdefault(id(m), name)
+            if name:
+                self.aliases.setdefault(id(m), []).append(name)
+            if isinstance(m, (nn.ModuleList, nn.ModuleDict)):
+                self.containers.add(name)
+        self.pushed: list[int] = []
         self.handles = []
         self.overflow = False
         for m in {id(m): m for m in model.modules()}.values():
             path = self.paths[id(m)]
             if not path:
                 continue
-            self.handles.append(m.register_forward_pre_hook(lambda mod, a, p=path: self.enter(p)))
+            paths = self.aliases.get(id(m), [path])
+            self.handles.append(m.register_forward_pre_hook(
+                lambda mod, a, p=path, ps=paths: self.enter(p, ps)))
             self.handles.append(m.register_forward_hook(lambda mod, a, o: self.leave()))
 
-    def enter(self, path) -> None:
-        self.stack.append(path)
+    def _inside(self, path: str, running: set) -> bool:
+        """Whether `path` fits where the forward pass is now: each of its ancestors (but
+        containers, which are never called) is running."""
+        parts = path.split(".")
+        for k in range(1, len(parts)):
+            a = ".".join(parts[:k])
+            if a not in running and a not in self.containers:
+                return False
+        return True
+
+    def enter(self, path, paths=None) -> None:
+        """A module registered under several paths (`self.layer1 = self.main[1]`) is inside
+        each of them that fits the running modules, so a scope can name any of them."""
+        chosen = [path]
+        if paths and len(paths) > 1:
+            running = set(self.stack)
+            chosen = [p for p in paths if self._inside(p, running)] or [path]
+        self.stack.extend(chosen)
+        self.pushed.append(len(chosen))
 
     def leave(self) -> None:       # a forward hook must return None (else it replaces the output)
-        if self.stack:
+        n = self.pushed.pop() if self.pushed else 1
+        for _ in range(min(n, len(self.stack))):
             self.stack.pop()
 
     def close(self):
@@ -599,6 +626,8 @@ class _Tracer(torch.overrides.TorchFunctionMode):
             else:
                 bound[sig[k] if k < len(sig) else f"arg{k}"] = v
         bound.update(kwargs)
+        if "axis" in bound and "dim" not in bound:     # torch accepts numpy's name too: cat(..., axis=1)
+            bound["dim"] = bound.pop("axis")
         ins, params, consts = [], [], {}
         for k, v in bound.items():
             vs = v if isinstance(v, (list, tuple)) else [v]

@@ -170,6 +170,25 @@ class Context:
                 else:
                     space[name] = old
 
+    @contextlib.contextmanager
+    def reference_using(self, names):
+        """The reference's own code looks these names up as the student's definitions (each as
+        the student's code sees it now: the student's, or the reference's standing in), so that
+        a reference model built inside is made of the student's parts (one bug costs once
+        without standing the reference's part in for a student's that runs)."""
+        space = self.reference
+        saved = [(n, space.get(n, _ABSENT)) for n in names]
+        try:
+            for n in names:
+                space[n] = self.get(n)
+            yield
+        finally:
+            for n, old in saved:
+                if old is _ABSENT:
+                    space.pop(n, None)
+                else:
+                    space[n] = old
+
     # ---- the assignment's helpers ----------------------------------------------------------
     @property
     def helpers(self):

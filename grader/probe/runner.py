@@ -26,7 +26,7 @@ def load_reference(text: str, suffix: str) -> dict:
     from IPython.core.inputtransformer2 import TransformerManager
 
     from grader import cells as cellplan
-    from grader.submission import notebook_from_py
+    from grader.notebooks import notebook_from_py
 
     nb = notebook_from_py(text) if suffix == ".py" else nbformat.reads(text, as_version=4)
     mod = types.ModuleType("grader_reference")
@@ -120,8 +120,9 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
             continue
         if n not in contract:
             continue
+        taken = {id(pinned[g]) for g in graded if g in pinned}
         cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_")
-                       and compatible(v, contract[n], workspace))
+                       and id(v) not in taken and compatible(v, contract[n], workspace))
         if len(cands) == 1:
             pinned[n] = pinned[cands[0]]
             notes.append({"name": n, "note": f"`{cands[0]}` graded as `{n}` (the one definition of its kind)"})

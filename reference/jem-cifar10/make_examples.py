@@ -13,12 +13,10 @@ import os
 import sys
 import zipfile
 
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, ROOT)
-from grader.skeleton import as_colab, notebook_text  # noqa: E402
-from grader.submission import notebook_from_py  # noqa: E402
+from grader.notebooks import as_colab, notebook_from_py, notebook_text  # noqa: E402 - the public authoring API
 
 OUT = os.path.join(ROOT, "assignments", "jem-cifar10", "examples")
 

@@ -21,7 +21,7 @@ SLUG = "colourization-cifar10"
 REF_DIR = ROOT / "reference" / SLUG
 sys.path.insert(0, str(REF_DIR))
 sys.path.insert(0, str(ROOT / "assignments" / SLUG))
-from solution_loader import load_solution  # noqa: E402
+from solution_loader import load_solution
 
 S = load_solution(str(REF_DIR / "solution.py"))
 POINTS = list(itertools.product([1, 3], [1, 8, 32], [2, 24])) + [(2, 5, 7)]
@@ -125,6 +125,24 @@ def test_equivalence_transfers_by_creation_order_and_accepts_either_cat_order():
                              equivalence.observe(ctx(S.UNet, plain), plain)).fraction == 0.0
 
 
+def test_counts_written_out_layer_by_layer_are_accepted():
+    """4.3 in the unsimplified form students write (a product per layer, summed: ~90 syntax
+    nodes) is compared by evaluation like any other form."""
+    from grader.checks import answer
+    item = assignment.get(SLUG).item("4.3").checks[0]
+    longhand = {
+        "weights": "9*NIC*NF + 9*NF*2*NF + 9*2*NF*NF + 9*NF*NC + 9*NC*NC",
+        "outputs": "32*32*NF + 16*16*2*NF + 8*8*NF + 16*16*NC + 32*32*NC",
+        "connections": "9*NIC*32*32*NF + 9*NF*16*16*2*NF + 9*2*NF*8*8*NF + 9*NF*16*16*NC + 9*NC*32*32*NC",
+        "weights_2x": "9*NIC*NF + 9*NF*2*NF + 9*2*NF*NF + 9*NF*NC + 9*NC*NC",
+        "outputs_2x": "64*64*NF + 32*32*2*NF + 16*16*NF + 32*32*NC + 64*64*NC",
+        "connections_2x": "9*NIC*64*64*NF + 9*NF*32*32*2*NF + 9*2*NF*16*16*NF + 9*NF*32*32*NC + 9*NC*64*64*NC",
+    }
+    assert answer.judge(item.observe, item.judge, longhand, S.ANSWERS["4.3"]).fraction == 1.0
+    wrong = dict(longhand, connections=longhand["connections"].replace("9*2*NF*8*8*NF", "9*2*NF*8*8"))
+    assert answer.judge(item.observe, item.judge, wrong, S.ANSWERS["4.3"]).fraction < 1.0
+
+
 def test_transfer_weights_refuses_mismatched_models():
     with pytest.raises(ValueError, match="cannot pair"):
         fw.transfer_weights(S.UNet(3, 4, 5, 1), S.ConvTransposeNet(3, 4, 5, 1))
@@ -182,3 +200,13 @@ def test_manual_items_are_not_scored(tmp_path_factory):
             if it.kind == "manual":
                 assert it.points == 0 and it.max_points > 0
     assert {it.id for it in b.a.items if it.manual} == {"4.2", "5.2", "5.3", "6.2", "6.3"}
+
+
+@pytest.mark.slow
+def test_a_model_that_cannot_train_loses_only_the_training_checks(tmp_path_factory):
+    """The output cut from the autograd graph: every shape, layer and weight is right, so only
+    the grader's training run sees it (degenerate for training, it earns nothing there)."""
+    b = graded(SLUG, tmp_path_factory)
+    checks = {c.name: c for c in b["pool-output-detached"].item("4.1").checks}
+    assert {n for n, c in checks.items() if not c.passed} == {"validation loss falls", "final validation loss"}
+

@@ -48,3 +48,49 @@ def test_malformed_results():
         d.judge(O, d.Judge(), {"results": "x"}, res(P))
     with pytest.raises(Malformed):
         d.judge(O, d.Judge(), {"results": [1, 2]}, res(P))
+
+
+def test_w1_compare_invariant_and_depends():
+    dark, ink = np.eye(256)[0], np.eye(256)[250]
+    near_dark = np.r_[0.9, 0.1, np.zeros(254)]
+    # W1 (intensity / 255) barely moves for mass one level away; TV would count all of it
+    assert d.judge(O, d.Judge(mode="approx", metric="w1", tol=0.01), res(near_dark), res(dark)).fraction == 1
+    assert d.judge(O, d.Judge(mode="approx", tol=0.05), res(near_dark), res(dark)).fraction == 0
+    j = d.Judge(mode="approx", metric="w1", compare=[], invariant=[[0, 1]], invariant_tol=0.02,
+                depends=[[0, 2]], min_shift=0.15, what_differs="the pixels after", what_ignored="pixels not given")
+    want = res(dark, dark, ink)
+    assert d.judge(O, j, res(dark, dark, ink), want).fraction == 1
+    v = d.judge(O, j, res(dark, ink, ink), want)                    # follows what it is not given
+    assert v.fraction == 0 and "not given" in v.message
+    v = d.judge(O, j, res(dark, dark, dark), want)                  # a constant ignores what it is given
+    assert v.fraction == 0 and "the pixels after" in v.message
+    # compare = [] skips the reference; by default every input is compared with it
+    assert d.judge(O, d.Judge(mode="approx", metric="w1", tol=0.1), res(dark, dark, dark), want).fraction == 0
+
+
+def test_samples_score_target_own_rows_constant_and_distinct():
+    given = np.arange(28 * 28).reshape(1, 1, 28, 28) % 256
+    rng = np.random.default_rng(1)
+    good = np.repeat(given, 2, axis=0).astype(np.float64)
+    good[:, :, 14:] = rng.integers(0, 256, (2, 1, 14, 28))
+    want = {"results": [{"value": good, "score": 0.4}], "given": [given]}
+    j = d.Judge(mode="samples", shape=[2, 1, 28, 28], keep_rows=[0, 14], margin=0.25, score_target=0.0)
+    assert d.judge(O, j, {"results": [{"value": good, "score": 0.1}]}, want).fraction == 1     # 0.1 from 0
+    assert d.judge(O, j, {"results": [{"value": good, "score": 0.4}]}, want).fraction == 0     # not the reference's
+    copied = np.repeat(given, 2, axis=0).astype(np.float64)
+    assert "own" in d.judge(O, j, {"results": [{"value": copied, "score": 0.0}]}, want).message
+    zeros = good.copy()
+    zeros[:, :, 14:] = 0
+    assert "value 0" in d.judge(O, j, {"results": [{"value": zeros, "score": 0.0}]}, want).message
+    twice = np.repeat(good[:1], 2, axis=0)
+    assert d.judge(O, j, {"results": [{"value": twice, "score": 0.0}]}, want).fraction == 0
+    loose = d.Judge(mode="samples", shape=[2, 1, 28, 28], keep_rows=[0, 14], margin=0.25, score_target=0.0,
+                    distinct=False)                                  # resampling may repeat a sample
+    assert d.judge(O, loose, {"results": [{"value": twice, "score": 0.0}]}, want).fraction == 1
+
+
+def test_relations_are_checked_at_load_time():
+    with pytest.raises(ValueError):
+        d.validate(O, d.Judge(mode="approx", invariant=[[0]]))
+    with pytest.raises(ValueError):
+        d.validate(O, d.Judge(mode="samples", depends=[[0, 1]]))

@@ -32,3 +32,11 @@ def test_explain_and_missing_keys():
     assert v.fraction == 0.5 and "b: missing" in v.message
     with pytest.raises(Malformed):
         m.judge(O, j, ["not", "a", "dict"], {"a": 1.0})
+
+
+def test_against_compares_two_values_of_the_students_own_observation():
+    j = m.Judge(keys=["calc"], against={"calc": "mine"}, rtol=1e-3, atol=0.0)
+    assert m.judge(O, j, {"calc": [9.07, 8.6], "mine": [9.0701, 8.6001]}, {"calc": [1.0], "mine": [1.0]}).fraction == 1
+    v = m.judge(O, j, {"calc": [6.29, 5.96], "mine": [9.07, 8.6]}, {"calc": [9.07, 8.6], "mine": [9.07, 8.6]})
+    assert v.fraction == 0                                   # nats, although the reference's value is not used
+    assert "mine: missing" in m.judge(O, j, {"calc": [1.0]}, {"calc": [1.0]}).message
