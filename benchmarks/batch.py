@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT), str(ROOT / "benchmarks")]
 
 from conftest import SLUGS  # noqa: E402
-from grader import assignment, batch, expectations, pipeline  # noqa: E402
 from scoreboard import collect  # noqa: E402
+
+from grader import assignment, batch, expectations, pipeline  # noqa: E402
 
 
 def submissions(slug: str, n: int) -> list[Path]:

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from conftest import SLUGS  # noqa: E402
+
 from grader import assignment, batch, expectations, pipeline  # noqa: E402
 
 

@@ -81,8 +81,13 @@ ANSWERS = {"4.3": {"weights": "((9**16)**16)**16", "outputs": "0*1e999", "connec
 import glob
 _hits = [p for pat in ("/tmp/*/w/**/*.py", "/tmp/**/models.py", "/proc/*/cwd/**/*.py", "/w/../*/w/*.py")
          for p in glob.glob(pat, recursive=True)]
-_src = [open(p, errors="ignore").read() for p in _hits]
-_ = [exec(s, globals()) for s in _src if "hidden_layer = nn.Sequential" in s]
+def _read(p):
+    try:
+        return open(p, errors="ignore").read()
+    except OSError:
+        return ""
+_src = [_read(p) for p in _hits]
+_ = [exec(s, globals()) for s in _src if "hidden_layer = nn." + "Sequential" in s]   # not this cell itself
 _ = print("MOUNTINFO", open("/proc/self/mountinfo").read())
 """),
     # 9. a starved kernel: a cell that keeps most of the memory cap (honest: full marks)
@@ -229,7 +234,8 @@ def batch(slug: str, tmp_path_factory):
 def outputs(out: Path, name: str) -> str:
     """What the attack's cells printed (not their source)."""
     nb = json.loads((out / name / "executed.ipynb").read_text())
-    return "".join(o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    texts = [o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    return "".join("".join(t) if isinstance(t, list) else t for t in texts)
 
 
 def _honest(name: str, tmp_path_factory):

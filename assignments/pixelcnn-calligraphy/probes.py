@@ -1,10 +1,24 @@
 """Grading helpers for pixelcnn-calligraphy, run inside the student's kernel (Keras 3).
 
-Each helper returns named values that the `matches` check compares with the reference's
-under the same helper. Data paths are passed explicitly (the kernel's cwd is the
-submission's folder). Where a helper needs a part that another item grades (the data set,
-the backbone), it uses the reference's, so one bug costs once; the probes' `swap`
-parameter makes the student's code see the reference's classes."""
+Each helper returns raw measurements (numbers, lists, strings, numpy arrays), never a verdict:
+the judges (assignment.toml) own every tolerance and recompute what the contract says from
+what the grader measured.
+
+- Inputs are what the course's pipeline passes: TensorFlow tensors (`ctx.tensor`); the runner
+  retries once with numpy and notes it.
+- Functions that receive a model (C10 evaluate_bce, C11 train) get a model of the student's own
+  `AutoregressiveModel` class (small sizes, the handout's 1x1 Conv2D + sigmoid head, compiled as
+  `build_model` compiles); the probes declare `fallback = ["AutoregressiveModel"]`, so the
+  reference's class stands in only when the student's fails to run. The expected values are
+  therefore not the reference's: the grader computes its own BCE on the same model and data,
+  and measures the validation loss before and after the student's train() itself.
+- C9's generate_images gets a model of the grader's whose outputs are known functions of the
+  pixels generated before (a model of the grader's is the only way to see the order and the rule).
+- An attribute the contract fixes that is missing is measured as None (that value fails, the
+  probe's other measurements stand).
+- The data sets given to evaluate_bce and train are the reference's CalligraphyDataset (the
+  grader's input: it must know exactly which images a loss is over; C1/C2 grade the student's).
+"""
 from __future__ import annotations
 
 import os
@@ -22,206 +36,240 @@ def _np(x):
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
 
+def _scalar(x) -> float:
+    a = _np(x).astype(np.float64)
+    if a.size != 1:
+        raise ValueError(f"expected one number, got an array of shape {tuple(a.shape)}")
+    return float(a.reshape(()))
+
+
+def _dtype(t) -> str:
+    d = getattr(t, "dtype", None)
+    name = getattr(d, "name", None)
+    return str(name if name is not None else (d if d is not None else type(t).__name__))
+
+
 # ---- C1, C2: the data set ---------------------------------------------------------------------
 
 def dataset_len(ctx, batch_sizes=(32, 50, 7)):
-    import keras
+    """len() and the batch_size attribute for several batch sizes; the data_dir attribute (as a
+    normalised path); the class's base classes (qualified names)."""
     train_dir, _ = _dirs(ctx)
-    Dataset = ctx.get("CalligraphyDataset")
     out = {}
     for bs in batch_sizes:
-        ds = Dataset(train_dir, batch_size=bs, shuffle=False)
+        ds = ctx.call("CalligraphyDataset", train_dir, batch_size=bs, shuffle=False)
         out[f"len_{bs}"] = int(len(ds))
-        out[f"batch_size_{bs}"] = int(ds.batch_size) if isinstance(ds.batch_size, (int, np.integer)) else repr(ds.batch_size)
-    out["data_dir"] = os.path.normpath(str(ds.data_dir)) == os.path.normpath(train_dir)
-    out["is_sequence"] = isinstance(ds, keras.utils.Sequence)
+        out[f"batch_size_{bs}"] = ctx.fw.plain(getattr(ds, "batch_size", None))
+    data_dir = getattr(ds, "data_dir", None)
+    out["data_dir"] = os.path.normpath(os.fspath(data_dir)) if isinstance(data_dir, (str, os.PathLike)) else None
+    out["bases"] = [f"{c.__module__}.{c.__qualname__}" for c in type(ds).__mro__[1:]]
     return out
 
 
-def dataset_items(ctx, batch_size=16):
-    """Every batch of the test folder: shapes, dtypes, values, x == y, and the images."""
+def dataset_items(ctx, batch_size=16, max_values=64):
+    """Every batch of the test folder: shapes and dtype names of x and y, the distinct pixel
+    values, the largest |x - y|, and the images (one row each, in the order they came)."""
     _, test_dir = _dirs(ctx)
-    ds = ctx.get("CalligraphyDataset")(test_dir, batch_size=batch_size, shuffle=False)
-    shapes, floats, binary, equal, images = [], True, True, True, []
+    ds = ctx.call("CalligraphyDataset", test_dir, batch_size=batch_size, shuffle=False)
+    shapes, dtypes, values, gap, images = [], [], np.zeros(0, np.float64), 0.0, []
     for k in range(len(ds)):
         item = ds[k]
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TypeError(f"__getitem__ returned {type(item).__name__}, expected a pair (x, y)")
         x, y = item
-        floats &= all(str(getattr(getattr(t, "dtype", None), "name", getattr(t, "dtype", ""))).startswith("float")
-                      for t in (x, y))
-        x, y = _np(x).astype(np.float32), _np(y).astype(np.float32)
+        dtypes += [_dtype(x), _dtype(y)]
+        x, y = _np(x).astype(np.float64), _np(y).astype(np.float64)
         shapes.append([list(x.shape), list(y.shape)])
-        binary &= bool(np.isin(x, [0.0, 1.0]).all() and np.isin(y, [0.0, 1.0]).all())
-        equal &= x.shape == y.shape and bool(np.array_equal(x, y))
-        images.append(x.reshape(len(x), -1) if x.ndim >= 2 and x.size == len(x) * SIZE * SIZE else x.reshape(1, -1)[:, :0])
-    imgs = np.concatenate(images) if images and all(i.shape[1] == SIZE * SIZE for i in images) else np.zeros((0, 1))
-    return {"shapes": shapes, "float": floats, "binary": binary, "y_equals_x": equal,
-            "images": imgs.astype(np.float32), "paper": float(imgs.mean()) if imgs.size else -1.0}
-
-
-# ---- C3, C4: moved convolutions ---------------------------------------------------------------
-
-def conv_pattern(ctx, target, filter_sizes, shape=(1, 7, 9, 2), positions=((0, 0), (3, 4), (6, 8), (6, 0))):
-    """Output shapes and, per output position, which input pixels it depends on (input
-    gradients of the default-initialised layer), for each filter size."""
-    Layer = ctx.get(target)
-    out = {"filter_size_int": ctx.fw.plain(Layer(3, filter_size=3).filter_size)}
-    for fs in filter_sizes:
-        ctx.fw.seed(ctx.seed)
-        layer = ctx.fw.build(Layer, {"num_filters": 3, "filter_size": list(fs)})
-        x = ctx.fw.example_input(list(shape), ctx.seed)
-        y, _ = ctx.fw.forward_with_hooks(layer, [x])
-        key = "x".join(map(str, fs))
-        out[f"shape_{key}"] = ctx.fw.shape_of(y)
-        g = ctx.fw.output_gradients(layer, ctx.fw.to_numpy(x), list(positions))
-        out[f"depends_{key}"] = (np.abs(g).sum(-1) > 0).astype(np.uint8)
-    return out
+        values = np.unique(np.concatenate([values, np.unique(x), np.unique(y)]))[:max_values]
+        if gap is not None:
+            gap = max(gap, float(np.abs(x - y).max())) if x.shape == y.shape and x.size else None
+        if x.ndim >= 2 and x.size == len(x) * SIZE * SIZE:
+            images.append(x.reshape(len(x), -1))
+    imgs = np.concatenate(images).astype(np.float32) if images else np.zeros((0, SIZE * SIZE), np.float32)
+    return {"shapes": shapes, "dtypes": dtypes, "values": values.tolist(), "y_minus_x": gap,
+            "images": imgs, "paper": float(imgs.mean()) if imgs.size else -1.0}
 
 
 # ---- C6: the gated residual block ------------------------------------------------------------
 
-def gated_parts(ctx, num_filters=4):
-    """With every weight zero the block is the identity (residual); with zero kernels and a
-    bias (a, b) on nnLayer_2's two halves it adds a * sigmoid(b) (gate); the nonlinearity."""
-    Block = ctx.get("GatedResnet")
-    ctx.fw.seed(ctx.seed)
-    block = ctx.fw.build(Block, {"num_filters": num_filters})
-    x = ctx.fw.example_input([2, 5, 6, num_filters], ctx.seed)
+def _gated(ctx, block, x, sample) -> dict:
     ctx.fw.prepare(block, [x])
     weights = ctx.fw.weight_arrays(block)
     ctx.fw.set_weights(block, {k: np.zeros_like(v) for k, v in weights.items()})
-    residual, _ = ctx.fw.forward_with_hooks(block, [x])
+    out = {"residual": ctx.fw.to_numpy(block(x)).astype(np.float32), "gate": None, "nonlinearity": None}
     bias = next((k for k, v in weights.items() if k.startswith("nnLayer_2/") and v.ndim == 1), None)
-    if bias is None:
-        raise AttributeError("nnLayer_2 has no bias")
-    c = weights[bias].shape[0] // 2
-    ctx.fw.set_weights(block, {bias: np.concatenate([np.full(c, 0.7), np.full(weights[bias].shape[0] - c, -0.4)])})
-    gate, _ = ctx.fw.forward_with_hooks(block, [x])
-    sample = ctx.fw.to_numpy(ctx.fw.example_input([1, 2, 2, 3], ctx.seed + 1))
-    return {"residual": ctx.fw.to_numpy(residual), "gate": ctx.fw.to_numpy(gate),
-            "nonlinearity": ctx.fw.to_numpy(block.nonlinearity(sample))}
+    if bias is not None:                      # nnLayer_2's bias, as the contract names the layer
+        c = weights[bias].shape[0] // 2
+        ctx.fw.set_weights(block, {bias: np.concatenate([np.full(c, 0.7), np.full(weights[bias].shape[0] - c, -0.4)])})
+        out["gate"] = ctx.fw.to_numpy(block(x)).astype(np.float32)
+    if callable(getattr(block, "nonlinearity", None)):
+        out["nonlinearity"] = ctx.fw.to_numpy(block.nonlinearity(sample)).astype(np.float32)
+    return out
 
 
-# ---- C7: the whole backbone ------------------------------------------------------------------
-
-POSITIONS = [(0, 0), (0, 1), (0, 5), (1, 0), (5, 7), (10, 31), (16, 16), (20, 1), (31, 0), (31, 31)]
-
-
-def causality(ctx, n_filters=8, n_resnet=1, n_block=2, n_output=3):
-    """Strict raster causality: for each position, no input at or after it (raster order)
-    may influence the output there: input gradients, confirmed by perturbing every such pixel."""
+def gated_parts(ctx, num_filters=4):
+    """GatedResnet's output with every weight zero (the residual path alone); with zero kernels
+    and a bias (a, b) on nnLayer_2's two halves (the gate alone: x + a * sigmoid(b)); its
+    `nonlinearity` on a sample. The same (`ref_...`) for the reference's GatedResnet built from
+    the student's own DownRightMovedConv2d (the reference's when the fallback stands it in), so
+    that whatever that layer computes is the same in both."""
+    x = ctx.tensor(np.random.default_rng(ctx.seed).standard_normal((2, 5, 6, num_filters)).astype(np.float32))
+    sample = ctx.tensor(np.random.default_rng(ctx.seed + 1).standard_normal((1, 2, 2, 3)).astype(np.float32))
     ctx.fw.seed(ctx.seed)
-    model = ctx.fw.build(ctx.get("AutoregressiveModel"), dict(n_filters=n_filters, n_resnet=n_resnet,
-                                                            n_block=n_block, n_output=n_output))
-    rng = np.random.default_rng(ctx.seed)
-    x = (rng.random((1, SIZE, SIZE, 1)) < 0.5).astype(np.float32)
-    out, _ = ctx.fw.forward_with_hooks(model, [x])
-    if ctx.fw.shape_of(out)[:3] != [1, SIZE, SIZE]:
-        raise ValueError(f"AutoregressiveModel gives shape {ctx.fw.shape_of(out)} for (1, 32, 32, 1)")
-    grads = np.abs(ctx.fw.output_gradients(model, x, POSITIONS)).sum(-1).reshape(len(POSITIONS), -1)
-    future_grad, past_free = [], []
-    batch = np.repeat(x, len(POSITIONS), axis=0)
-    for n, (i, j) in enumerate(POSITIONS):
-        k = i * SIZE + j
-        if grads[n, k:].max() > 0:
-            future_grad.append([i, j])
-        if k and grads[n, :k].max() == 0:
-            past_free.append([i, j])
-        flat = batch[n].reshape(-1)
-        flat[k:] = rng.random(flat.size - k) * 4 - 2       # every pixel at or after (i, j) changed
-        batch[n] = flat.reshape(SIZE, SIZE, 1)
-    base = ctx.fw.to_numpy(out)[0]
-    moved = ctx.fw.to_numpy(ctx.fw.forward_with_hooks(model, [batch])[0])
-    future_value = [[i, j] for n, (i, j) in enumerate(POSITIONS)
-                    if np.abs(moved[n, i, j] - base[i, j]).max() > 1e-5 * max(1.0, np.abs(base).max())]
-    return {"leaks_by_gradient": future_grad, "leaks_by_perturbation": future_value,
-            "blind_to_the_past": past_free}
+    out = _gated(ctx, ctx.build("GatedResnet", {"num_filters": num_filters}), x, sample)
+    ctx.fw.seed(ctx.seed)
+    with ctx.reference_using(["DownRightMovedConv2d"]):
+        ref = ctx.fw.build(ctx.ref("GatedResnet"), {"num_filters": num_filters})
+    out.update({f"ref_{k}": v for k, v in _gated(ctx, ref, x, sample).items()})
+    return out
 
 
-# ---- C8-C11: helpers on small models ------------------------------------------------------------
+# ---- models around a backbone -----------------------------------------------------------------
 
-def test_images(ctx, n=16):
-    """The first n images of the fixture's test folder through the reference's data set."""
-    _, test_dir = _dirs(ctx)
-    x, y = ctx.ref("CalligraphyDataset")(test_dir, batch_size=n)[0]
-    return _np(x), _np(y)
-
-
-def small_model(ctx, n_filters=16, n_resnet=1, n_block=1, n_output=4, scale=None):
-    """The handout's full model around a small backbone, built from the reference's classes."""
+def small_model(ctx, n_filters=8, n_resnet=1, n_block=1, n_output=4, scale=None):
+    """The handout's full model (backbone, 1x1 Conv2D, sigmoid) around a small
+    AutoregressiveModel of the student's (the reference's when the probe's fallback stands it
+    in), compiled as build_model compiles it (binary cross-entropy, make_optimizer())."""
     import keras
     ctx.fw.seed(ctx.seed)
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
-    x = ctx.ref("AutoregressiveModel")(n_filters, n_resnet, n_block, n_output)(inputs)
-    x = keras.layers.Conv2D(1, 1)(x)
+    backbone = ctx.build("AutoregressiveModel", dict(n_filters=n_filters, n_resnet=n_resnet, n_block=n_block,
+                                                     n_output=n_output))
+    x = keras.layers.Conv2D(1, 1)(backbone(inputs))
     model = keras.Model(inputs, keras.layers.Activation("sigmoid")(x))
     if scale is not None:
         ctx.fw.fill_weights(model, ctx.seed, scale)
     return model
 
 
-def _raster_model():
-    """p(i, j) = 1 - previous pixel in raster order, except at the start of a row (i > 0),
-    where p = the previous pixel (the end of the row above). Probabilities are 0 or 1, so
-    the images are fixed; generating in any other order, or all at once, gives others."""
+def _bce(model, x, y, batch_size=32, eps=1e-7) -> float:
+    """The grader's own mean binary cross-entropy over every pixel (clipped as Keras clips)."""
+    total, count = 0.0, 0
+    for k in range(0, len(x), batch_size):
+        p = np.clip(np.asarray(model(x[k:k + batch_size], training=False), np.float64), eps, 1 - eps)
+        t = np.asarray(y[k:k + batch_size], np.float64)
+        total += float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum())
+        count += t.size
+    return total / count
+
+
+def _arrays(ds):
+    xs, ys = zip(*(ds[k] for k in range(len(ds))))
+    return np.concatenate([_np(x) for x in xs]).astype(np.float32), np.concatenate([_np(y) for y in ys]).astype(np.float32)
+
+
+def test_images(ctx, n=2):
+    """The first n images of the fixture's test folder through the reference's data set."""
+    _, test_dir = _dirs(ctx)
+    x, y = ctx.ref("CalligraphyDataset")(test_dir, batch_size=n)[0]
+    return _np(x), _np(y)
+
+
+# ---- C9: generation ---------------------------------------------------------------------------
+
+HALF = SIZE * SIZE // 2
+
+
+def _generation_model():
+    """Probabilities that are known functions of the earlier pixels in raster order
+    (x_{k-1} is the previous pixel, 0 before the first):
+    - top half (k < 512): 1 - x_{k-1}, except at the start of a row, where x_{k-1} (the end of
+      the row above): 0 or 1, so raster-order generation gives one fixed pattern and any other
+      order (columns, rows at once, all at once from a blank image) another;
+    - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule)."""
     import keras
     from keras import ops
-    row_start = np.zeros((1, SIZE * SIZE), np.float32)
-    row_start[0, SIZE::SIZE] = 1.0
+    k = np.arange(SIZE * SIZE)
+    row_start = ((k % SIZE == 0) & (k > 0)).astype(np.float32)[None]
+    top = (k < HALF).astype(np.float32)[None]
 
     def f(x):
-        flat = ops.reshape(x, (-1, SIZE * SIZE))
+        flat = ops.reshape(ops.cast(x, "float32"), (-1, SIZE * SIZE))
         prev = ops.concatenate([ops.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
-        p = row_start * prev + (1.0 - row_start) * (1.0 - prev)
+        pattern = row_start * prev + (1.0 - row_start) * (1.0 - prev)
+        p = top * pattern + (1.0 - top) * (0.25 + 0.5 * prev)
         return ops.reshape(p, (-1, SIZE, SIZE, 1))
 
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
     return keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
 
 
-def _constant_model(p):
-    import keras
-    from keras import ops
-    inputs = keras.Input(shape=(SIZE, SIZE, 1))
-    out = keras.layers.Lambda(lambda x: ops.zeros_like(x) + p, output_shape=(SIZE, SIZE, 1))(inputs)
-    return keras.Model(inputs, out)
+def generation(ctx, n_images=4, seed=7):
+    """generate_images twice with the same seed on the grader's model. Measured: the shape of
+    what came back; the images (reshaped to (n, 32, 32, 1) when they have that many values);
+    the model's probabilities on those images, computed by the grader (for a raster-order
+    generation with a causal model, the probabilities each pixel was drawn with); the second
+    call's images."""
+    model = _generation_model()
+    a = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
+    b = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
+    out = {"shape": [int(s) for s in a.shape]}
+    want = (n_images, SIZE, SIZE, 1)
+    if a.size == np.prod(want) and b.size == np.prod(want):
+        a = a.reshape(want).astype(np.float32)
+        out["images"] = a
+        out["again"] = b.reshape(want).astype(np.float32)
+        out["probs"] = _np(model(ctx.tensor(a), training=False)).astype(np.float32)
+    return out
 
 
-def generation(ctx, p=0.3, n_images=3):
-    gen = ctx.get("generate_images")
-    a = np.asarray(gen(_raster_model(), n_images=2, seed=0))
-    b = np.asarray(gen(_constant_model(p), n_images=n_images, seed=1))
-    c = np.asarray(gen(_constant_model(p), n_images=n_images, seed=1))
-    shape_ok = list(a.shape) == [2, SIZE, SIZE, 1] and list(b.shape) == [n_images, SIZE, SIZE, 1]
-    binary = bool(np.isin(a, [0, 1]).all() and np.isin(b, [0, 1]).all())
-    return {"shapes": [list(a.shape), list(b.shape)], "binary": binary,
-            "raster": a.astype(np.float32) if shape_ok else np.zeros((0,), np.float32),
-            "share_of_ones": float(b.mean()), "same_seed_same_images": bool(np.array_equal(b, c))}
+# ---- C10: evaluate_bce --------------------------------------------------------------------------
 
-
-def bce(ctx):
-    """The student's evaluate_bce on a fixed small model and the reference's test data set."""
+def bce(ctx, batch_size=24, scale=0.3):
+    """The student's evaluate_bce on a small model of the student's own backbone (seeded
+    weights, so that the outputs spread) and the reference's data set of the fixture's test
+    folder, next to the grader's own BCE of that model on those images."""
     _, test_dir = _dirs(ctx)
-    model = small_model(ctx, scale=0.3)
-    ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=32)
-    value = ctx.get("evaluate_bce")(model, ds)
-    return {"bce": float(np.asarray(value))}
+    model = small_model(ctx, scale=scale)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=batch_size)
+    value = _scalar(ctx.call("evaluate_bce", model, ds))
+    x, y = _arrays(ds)
+    return {"bce": value, "grader_bce": _bce(model, x, y)}
 
+
+# ---- C11: the rundown ---------------------------------------------------------------------------
 
 def optimizer(ctx):
-    return ctx.fw.optimizer_config(ctx.get("make_optimizer")())
+    return ctx.fw.optimizer_config(ctx.call("make_optimizer"))
 
 
-def short_training(ctx, epochs=3):
-    """The student's train() on a small model and the reference's 80:20 split of the fixture."""
+OPT_KEYS = ("learning_rate", "beta_1", "beta_2", "epsilon", "use_ema", "ema_momentum")
+
+
+def _opt_numbers(ctx, opt, prefix) -> dict:
+    """The optimizer's numeric settings (None for one it lacks or that is not a number)."""
+    try:
+        cfg = ctx.fw.optimizer_config(opt)
+    except TypeError:
+        cfg = {}
+    return {f"{prefix}_{k}": float(cfg[k]) if isinstance(cfg.get(k), (bool, int, float)) else None
+            for k in OPT_KEYS}
+
+
+def training(ctx, epochs=1, batch_size=32):
+    """The student's train() on a small model of the student's own backbone and the reference's
+    80:20 split of the fixture's train folder, the model compiled with the student's
+    make_optimizer() (the reference's when the fallback stands it in). Measured by the grader:
+    the validation loss (its own BCE on the validation images) before and after; the optimizer
+    the model carries afterwards (its configuration and the steps it took) and a fresh
+    make_optimizer()'s configuration; the batches per epoch; the returned History's val_loss."""
     train_dir, _ = _dirs(ctx)
     Dataset = ctx.ref("CalligraphyDataset")
     model = small_model(ctx)
-    model.compile(optimizer=ctx.ref("make_optimizer")(), loss="binary_crossentropy")
-    history = ctx.get("train")(model, Dataset(train_dir, batch_size=32, shuffle=True, subset="train"),
-                               Dataset(train_dir, batch_size=32, subset="val"), epochs)
+    model.compile(optimizer=ctx.call("make_optimizer"), loss="binary_crossentropy")
+    train_ds = Dataset(train_dir, batch_size=batch_size, shuffle=True, subset="train")
+    val_ds = Dataset(train_dir, batch_size=batch_size, subset="val")
+    xv, yv = _arrays(val_ds)
+    before = _bce(model, xv, yv)
+    history = ctx.call("train", model, train_ds, val_ds, epochs)
+    after = _bce(model, xv, yv)
+    used = getattr(model, "optimizer", None)
+    out = {"val_before": before, "val_after": after, "steps_per_epoch": int(len(train_ds)),
+           "steps": int(_scalar(used.iterations)) if used is not None and hasattr(used, "iterations") else 0}
+    out.update(_opt_numbers(ctx, used, "used"))
+    out.update(_opt_numbers(ctx, ctx.call("make_optimizer"), "made"))
     hist = getattr(history, "history", None)
-    if not isinstance(hist, dict) or "val_loss" not in hist:
-        raise TypeError("train() must return the History of fit() with validation data (val_loss)")
-    return {"val_loss": [float(v) for v in hist["val_loss"]], "epochs": len(hist["val_loss"])}
+    vals = hist.get("val_loss") if isinstance(hist, dict) else None
+    out["reported_epochs"] = len(vals) if isinstance(vals, (list, tuple)) else 0
+    return out

@@ -112,12 +112,12 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
                     notes.append({"name": n, "note": f"found in the module {mod.__name__}"})
     contract, aliases = plan.get("contract", {}), plan.get("aliases", {})
     graded = set(plan["names"])
-    for n in [m for m in plan["names"] if m not in pinned]:
+    for n in [m for m in plan["names"] if m not in pinned]:       # aliases first: they are certain
         hits = [a for a in aliases.get(n, []) if a in pinned]
         if len(hits) == 1:
             pinned[n] = pinned[hits[0]]
             notes.append({"name": n, "note": f"`{hits[0]}` graded as `{n}` (an alias)"})
-            continue
+    for n in [m for m in plan["names"] if m not in pinned]:
         if n not in contract:
             continue
         taken = {id(pinned[g]) for g in graded if g in pinned}

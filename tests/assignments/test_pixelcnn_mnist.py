@@ -1,16 +1,52 @@
-"""pixelcnn-mnist in detail (the session's graded batch): what the feedback says."""
+"""pixelcnn-mnist in detail (the session's graded batch): what the feedback says, what the
+marker is told, and the toml's promises (every probe capped, no check needs n_layers)."""
 import pytest
 from conftest import graded
 
-pytestmark = pytest.mark.slow
+from grader import assignment
+
 SLUG = "pixelcnn-mnist"
 
 
+def _failing(b, name):
+    return " ".join(c.message for it in b[name].items for c in it.checks if not c.passed)
+
+
+@pytest.mark.slow
 def test_failing_checks_say_what_is_wrong(tmp_path_factory):
     b = graded(SLUG, tmp_path_factory)
-    msgs = {n: " ".join(c.message for it in b[n].items for c in it.checks if not c.passed)
-            for n in ("centre-visible", "blind-spot", "3a-logits", "3f-resamples-top")}
+    msgs = {n: _failing(b, n) for n in (
+        "centre-visible", "blind-spot", "3a-logits", "3f-resamples-top", "sample-argmax", "sample-ignores-img",
+        "fake-falling-loss", "likelihood-in-nats", "logs-wrong-name", "3d-uses-past", "3f-temperature",
+        "3g-noise", "3b-blank-image")}
     assert "not earlier in raster order" in msgs["centre-visible"]
     assert "blind spot" in msgs["blind-spot"]
     assert "negative" in msgs["3a-logits"] or "sums to" in msgs["3a-logits"]
     assert "rows 0..13" in msgs["3f-resamples-top"]
+    assert "most likely" in msgs["sample-argmax"]
+    assert "given pixels kept" in msgs["sample-ignores-img"]
+    assert "did not fall" in msgs["fake-falling-loss"]          # the grader's bits/dim, not the returned loss
+    assert "bits per dimension" in msgs["likelihood-in-nats"]
+    assert "train_bpd" in msgs["logs-wrong-name"]
+    assert "not given" in msgs["3d-uses-past"]
+    assert "calibration" in msgs["3f-temperature"] and "calibration" in msgs["3g-noise"]
+    assert "input 2: Wasserstein-1" in msgs["3b-blank-image"]     # the model trained on inverted digits
+
+
+@pytest.mark.slow
+def test_the_marker_is_told_what_the_grader_adapted(tmp_path_factory):
+    """A PixelCNN without n_layers is built without it, and a question-3 function without the
+    grader's sample count is called without it: both graded in full, both noted for review."""
+    b = graded(SLUG, tmp_path_factory)
+    notes = " ".join(r.reason for r in b["tutorial_adapted"].review)
+    assert "takes no `n_layers`" in notes
+    notes = " ".join(r.reason for r in b["fixed_depth_hooks"].review)
+    assert "takes no `n_layers`" in notes and "takes no `n_samples`" in notes
+
+
+def test_every_probe_has_a_time_cap_and_none_needs_n_layers():
+    a = assignment.get(SLUG)
+    for key, p in a.probes.items():
+        assert p["observe"].timeout_s, f"probe {key} has no timeout_s"
+        assert p["observe"].timeout_s <= a.budget.probe_timeout_s, key
+        assert "n_layers" not in p["observe"].needs, key
