@@ -56,13 +56,17 @@ def compare(before: str, after: str) -> int:
 def main() -> int:
     if sys.argv[1] == "--compare":
         return compare(sys.argv[2], sys.argv[3])
-    out = {}
+    out, seconds = {}, {}
     for slug in sys.argv[2:] or SLUGS:
         t = time.time()
         _, res = grade_all(slug, collect(slug), Path(tempfile.mkdtemp()))
         out[slug] = {k: {"status": str(r.status), "items": r.points()} for k, r in res.items()}
+        seconds[slug] = {k: round(sum(r.timings.get(s, 0) for s in ("execute_s", "probe_s", "judge_s")), 1)
+                         for k, r in res.items()}
         print(slug, len(res), f"{time.time() - t:.0f} s", flush=True)
         Path(sys.argv[1]).write_text(json.dumps(out, indent=1, sort_keys=True))
+        # the seconds per submission apart, so that --compare compares verdicts only
+        Path(sys.argv[1]).with_suffix(".seconds.json").write_text(json.dumps(seconds, indent=1, sort_keys=True))
     return 0
 
 

@@ -32,8 +32,13 @@ _c.get = lambda kind: _s
     # 2. the reference is readable: look for it everywhere the kernel can see and run it
     "read-the-reference": ("denoising-autoencoder", "skeleton", """
 import glob, os
+def _read(p):
+    try:
+        return open(p, errors="ignore").read()
+    except OSError:
+        return ""
 _hits = [p for pat in ("/work/**/reference/**/models.py", "/grader/**/*.py", "/w/../**/models.py", "/tmp/**/*.py")
-         for p in glob.glob(pat, recursive=True) if "hidden_layer = nn.Sequential" in open(p, errors="ignore").read()]
+         for p in glob.glob(pat, recursive=True) if "hidden_layer = nn." + "Sequential" in _read(p)]
 _ = exec(open(_hits[0]).read(), globals()) if _hits else None
 """),
     # 3. the kernel as root: kill the grader and everything else it can name

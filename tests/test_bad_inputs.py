@@ -39,7 +39,7 @@ def graded(tmp_path_factory):
     notebook(d / "z-good.ipynb", REF)
     # `full` mode, so that the top-level loop really runs (definitions mode would skip it)
     return grade_all(SLUG, sorted(d.iterdir()), tmp_path_factory.mktemp("out"), mode="full",
-                     cell_timeout_s=30, probe_timeout_s=45)
+                     cell_timeout_s=12, probe_timeout_s=15)
 
 
 @pytest.mark.parametrize("name, words", [
