@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-from conftest import SLUGS, cases, grade_all, mutate, variants  # noqa: E402
+from conftest import SLUGS, grade_all, variants, write_mutants  # noqa: E402
 
 from grader import assignment  # noqa: E402
 from grader.cli import demo_examples  # noqa: E402
@@ -26,18 +26,7 @@ from grader.cli import demo_examples  # noqa: E402
 
 def collect(slug: str) -> list[Path]:
     a = assignment.get(slug)
-    d = Path(tempfile.mkdtemp())
-    spec, text = cases(slug), a.reference_path.read_text()
-    paths = list(demo_examples(a)) + variants(slug)
-    for group in ("mutants", "alternatives"):
-        for name, m in spec.get(group, {}).items():
-            t = text
-            for old, new in m["edits"]:
-                t = mutate(t, old, new)
-            p = d / f"{name}{a.reference_path.suffix}"
-            p.write_text(t)
-            paths.append(p)
-    return paths
+    return [*demo_examples(a), *variants(slug), *write_mutants(slug, Path(tempfile.mkdtemp())).values()]
 
 
 def compare(before: str, after: str) -> int:

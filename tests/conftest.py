@@ -55,27 +55,32 @@ class Batch:
 _BATCHES: dict[str, Batch] = {}
 
 
+def write_mutants(slug: str, folder: Path) -> dict[str, Path]:
+    """The mutants and alternatives of mutants.toml, written as files: case name -> path."""
+    a = assignment.get(slug)
+    text, written = a.reference_path.read_text(), {}
+    for group in ("mutants", "alternatives"):
+        for name, m in cases(slug).get(group, {}).items():
+            t = text
+            for old, new in m["edits"]:
+                t = mutate(t, old, new)
+            written[name] = folder / f"{name}{a.reference_path.suffix}"
+            written[name].write_text(t)
+    return written
+
+
 def graded(slug: str, tmp_path_factory) -> Batch:
     if slug not in _BATCHES:
         a = assignment.get(slug)
-        spec = cases(slug)
-        subs = tmp_path_factory.mktemp(f"{slug}-subs")
-        text = a.reference_path.read_text()
         paths, names = [a.reference_path, a.skeleton_path], {"reference": a.reference_path.name,
                                                              "skeleton": a.skeleton_path.name}
-        for group in ("mutants", "alternatives"):
-            for name, m in spec.get(group, {}).items():
-                t = text
-                for old, new in m["edits"]:
-                    t = mutate(t, old, new)
-                p = subs / f"{name}{a.reference_path.suffix}"
-                p.write_text(t)
-                paths.append(p)
-                names[name] = p.name
+        for name, p in write_mutants(slug, tmp_path_factory.mktemp(f"{slug}-subs")).items():
+            paths.append(p)
+            names[name] = p.name
         for p in variants(slug):
             paths.append(p)
             names[p.stem] = p.name
-        for name in spec.get("examples", {}):
+        for name in cases(slug).get("examples", {}):
             paths.append(a.directory / "examples" / name)
         out = tmp_path_factory.mktemp(f"{slug}-out")
         a, res = grade_all(slug, paths, out)
