@@ -32,10 +32,9 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
             raise ReferenceFailed(f"{assignment.slug}: no reference solution here to compute expectations from")
         return found
     folder = cache_root() / "expectations" / assignment.slug / key(assignment, opts.device)
-    index = folder / "index.json"
-    if index.is_file():
-        keys = json.loads(index.read_text())
-        return {k: observations.load(folder, k) for k in keys}
+    cached = read(folder)
+    if cached is not None:
+        return cached
     # the reference's definitions are what is expected, whatever mode the batch runs in
     obs = pipeline.observe(assignment.reference_path, assignment,
                            dataclasses.replace(opts, mode="definitions", visibility=("public", "hidden"), aliases={}),
@@ -44,8 +43,21 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
     if obs.status != pipeline.Status.GRADED or failed or not obs.observations:
         detail = "; ".join(f"{k}: {e}" for k, e in failed.items()) or obs.reason
         raise ReferenceFailed(f"{assignment.slug}: the reference solution failed its own probes: {detail}")
+    values = {k: o.value for k, o in obs.observations.items()}
+    write(folder, values)
+    return values
+
+
+def read(folder: Path) -> dict | None:
+    """Stored expectations (the cache, or a student bundle's), or None where there are none."""
+    index = folder / "index.json"
+    if not index.is_file():
+        return None
+    return {k: observations.load(folder, k) for k in json.loads(index.read_text())}
+
+
+def write(folder: Path, values: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for k, o in obs.observations.items():
-        observations.dump(o.value, folder, k)
-    index.write_text(json.dumps(sorted(obs.observations)))
-    return {k: o.value for k, o in obs.observations.items()}
+    for k, v in values.items():
+        observations.dump(v, folder, k)
+    (folder / "index.json").write_text(json.dumps(sorted(values)))

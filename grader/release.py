@@ -20,7 +20,6 @@ import tomli_w
 
 from . import __version__, expectations, fingerprint
 from .config import Assignment
-from .probe import observations
 
 MARKER = "bundle.json"
 
@@ -81,11 +80,7 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
         shutil.copy2(skel, target / assignment.skeleton)
     (target / "assignment.toml").write_text(tomli_w.dumps(raw))
     folder = target / "expectations"
-    folder.mkdir()
-    public = sorted({c.probe for c in assignment.checks if c.visibility == "public"})
-    for k in public:
-        observations.dump(want[k], folder, k)
-    (folder / "index.json").write_text(json.dumps(public))
+    expectations.write(folder, {k: want[k] for k in {c.probe for c in assignment.checks if c.visibility == "public"}})
     (folder / "meta.json").write_text(json.dumps({"grader_version": __version__, "engine": fingerprint.engine(),
                                                   "device": opts.device}))
     (out / MARKER).write_text(json.dumps({"grader_version": __version__, "assignments": sorted(
@@ -99,8 +94,6 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
 
 def bundle_expectations(assignment: Assignment) -> dict | None:
     """A bundle's precomputed public expectations, or None outside a bundle."""
-    folder = assignment.directory / "expectations"
-    index = folder / "index.json"
-    if assignment.reference_dir is not None or not index.is_file():
+    if assignment.reference_dir is not None:
         return None
-    return {k: observations.load(folder, k) for k in json.loads(index.read_text())}
+    return expectations.read(assignment.directory / "expectations")

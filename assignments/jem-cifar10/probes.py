@@ -353,16 +353,11 @@ def wrn_summary(ctx, num_classes: int = 10, batch: int = 2):
     by attribute path or creation order, else through the traced computation; None when they
     cannot be paired)."""
     x = ctx.tensor(np.random.default_rng(ctx.seed).uniform(0, 1, (batch, 32, 32, 3)).astype(np.float32))
-    block = ctx.get("ResBlock")                 # the student's (the reference's if the fallback stood it in)
     model = student_wrn(ctx, num_classes)
-    space = ctx.reference
-    saved = space.get("ResBlock")
-    space["ResBlock"] = block
-    try:
+    # the student's ResBlock (the reference's if the fallback stood it in)
+    with ctx.reference_using(["ResBlock"]):
         ref = ctx.ref("WRN")(num_classes)
         ref(x)
-    finally:
-        space["ResBlock"] = saved
     fill_weights(ref, ctx.seed + 5)
     logits = None
     try:

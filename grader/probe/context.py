@@ -26,6 +26,22 @@ class MissingArgument(TypeError):
     """The student's definition lacks an argument of the contract's that this check needs."""
 
 
+@contextlib.contextmanager
+def _bound(spaces: list[dict], values: dict):
+    """Bind `values` in each namespace for the duration; restore (or remove) them after."""
+    saved = [(space, name, space.get(name, _ABSENT)) for space in spaces for name in values]
+    try:
+        for space, name, _ in saved:
+            space[name] = values[name]
+        yield
+    finally:
+        for space, name, old in saved:
+            if old is _ABSENT:
+                space.pop(name, None)
+            else:
+                space[name] = old
+
+
 class Context:
     def __init__(self, ns: dict, plan: dict, observe, reference_loader=None, seed: int = 0,
                  pinned: dict | None = None, files: dict | None = None):
@@ -155,20 +171,13 @@ class Context:
             mod = sys.modules.get(getattr(self.ns.get(name), "__module__", "") or "")
             if mod is not None and mod.__dict__ is not self.ns and mod.__dict__ not in spaces:
                 spaces.append(mod.__dict__)
-        saved = [(space, name, space.get(name, _ABSENT)) for space in spaces for name in replacements]
         active = dict(self._active)
         try:
-            for space, name, _ in saved:
-                space[name] = replacements[name]
-            self._active.update(replacements)
-            yield
+            with _bound(spaces, replacements):
+                self._active.update(replacements)
+                yield
         finally:
             self._active = active
-            for space, name, old in saved:
-                if old is _ABSENT:
-                    space.pop(name, None)
-                else:
-                    space[name] = old
 
     @contextlib.contextmanager
     def reference_using(self, names):
@@ -176,18 +185,8 @@ class Context:
         the student's code sees it now: the student's, or the reference's standing in), so that
         a reference model built inside is made of the student's parts (one bug costs once
         without standing the reference's part in for a student's that runs)."""
-        space = self.reference
-        saved = [(n, space.get(n, _ABSENT)) for n in names]
-        try:
-            for n in names:
-                space[n] = self.get(n)
+        with _bound([self.reference], {n: self.get(n) for n in names}):
             yield
-        finally:
-            for n, old in saved:
-                if old is _ABSENT:
-                    space.pop(n, None)
-                else:
-                    space[n] = old
 
     # ---- the assignment's helpers ----------------------------------------------------------
     @property
