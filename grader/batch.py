@@ -11,7 +11,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, expectations, fingerprint, pipeline, report, sandbox, totals
+from . import __version__, cells, expectations, fingerprint, pipeline, report, sandbox, totals
 from .config import Assignment
 from .result import Result, Status
 from .submission import sha256_of
@@ -160,6 +160,7 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
     each path is one submission, a folder included). `times` (grader.times.Times) says how
     late each is; totals and penalties follow grader.totals, for resumed results too."""
     out.mkdir(parents=True, exist_ok=True)
+    cells.guard_parser()          # workers parse (and format tracebacks) in threads
     paths = expand(paths) if expand_dirs else [Path(p) for p in paths]
     if not opts.threads:
         # kernels side by side share the cores this job really has instead of each taking them all

@@ -76,7 +76,24 @@ def keep_statement(stmt: ast.stmt) -> bool:
     return False  # for/while/with/async, raise at top level of a notebook cell, match, ...
 
 
-_PARSE = threading.Lock()
+_PARSE = threading.RLock()
+
+
+def guard_parser() -> None:
+    """Every `ast.parse` of this process takes the parser lock, not only ours: the traceback
+    module (Python 3.11 parses source lines to place its carets), ast.literal_eval and
+    libraries parse too, and one of them racing a batch worker's parse fails a whole
+    submission. Called by the grading process (batch.run), never in a kernel."""
+    if getattr(ast.parse, "_grader_locked", False):
+        return
+    original = ast.parse
+
+    def locked(*args, **kwargs):
+        with _PARSE:
+            return original(*args, **kwargs)
+
+    locked._grader_locked = True
+    ast.parse = locked
 
 
 def parse(code: str, mode: str = "exec") -> ast.AST:
