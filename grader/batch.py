@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import queue
 import re
+import tempfile
 import threading
 import traceback
 from pathlib import Path
@@ -92,9 +93,13 @@ def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opt
 def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out: Path, jobs: int, fp: str,
            done) -> None:
     """`jobs` workers grade while one more submission is prepared ahead (loaded, its kernel
-    started), so that kernel start-up overlaps grading. Each running kernel has a slot (its
+    started), so that kernel start-up overlaps grading; kernels are forked from a warm zygote
+    per slot where the sandbox allows (grader/zygote.py). Each running kernel has a slot (its
     sandbox uid) and, on cuda, a GPU of its own."""
     gpus = gpu_queue(opts, jobs)
+    # a zygote costs about one cold kernel start: worth it once a slot grades more than one
+    pool = pipeline.warm_pool(assignment, opts, Path(tempfile.mkdtemp(prefix="grader-slots-"))) \
+        if len(todo) > jobs + 1 else None
     slots: queue.Queue[int] = queue.Queue()
     for k in range(jobs + 1):
         slots.put(k)
@@ -107,7 +112,7 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
             gpu = gpus.get() if gpus is not None else None
             job = dataclasses.replace(opts, slot=slot, **({"gpus": gpu} if gpu is not None else {}))
             try:
-                prepared = pipeline.prepare(paths[i], assignment, job, labels[i])
+                prepared = pipeline.prepare(paths[i], assignment, job, labels[i], pool)
             except Exception:  # noqa: BLE001 - grade_one loads it again and records what fails
                 traceback.print_exc()
                 prepared = None
@@ -132,9 +137,13 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
     workers = [threading.Thread(target=work, daemon=True) for _ in range(jobs)]
     for t in [producer, *workers]:
         t.start()
-    for t in workers:
-        t.join()
-    finished.set()
+    try:
+        for t in workers:
+            t.join()
+    finally:
+        if pool is not None:
+            pool.close()
+        finished.set()
     producer.join()
 
 

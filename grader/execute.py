@@ -7,10 +7,12 @@ leaves the kernel starved of memory is replayed with its definitions only."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path  # noqa: F401 - types in signatures
 
@@ -22,7 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellControlSignal, DeadKernelError
 
 from . import cells as cellplan
-from . import sandbox
+from . import sandbox, zygote
 from .probe.channel import Listener
 from .result import CellRecord
 from .submission import Submission
@@ -65,8 +67,12 @@ class Session:
     """A live, armed kernel over one submission's workspace."""
 
     def __init__(self, sub: Submission, framework: str, cell_timeout: float, total_s: float, memory_mb: int,
-                 device: str = "cpu", gpus: str = "", threads: int = 0, read_only=(), slot: int = 0):
+                 device: str = "cpu", gpus: str = "", threads: int = 0, read_only=(), slot: int = 0,
+                 pool=None):
         self.sub = sub
+        self.pool = pool                     # a batch's zygotes (grader/zygote.py), or None
+        self.zygote = None                   # the slot's zygote while the submission's files are in its workspace
+        self.files, self.cwd = sub.files, sub.workspace      # where the submission's files are now (host paths)
         self.framework = framework
         self.cell_timeout = cell_timeout
         self.private = sub.root / "p"        # the grader's own: kernel spec, kernel log (not in the sandbox)
@@ -87,6 +93,7 @@ class Session:
         self.kill_reason = ""
         self._scratch = nbformat.v4.new_notebook()
         self._starts = 0
+        self.warm_starts = 0                 # kernels forked from a warm zygote
         self.start_seconds = 0.0             # kernel starts (sandbox, interpreter, arming, imports)
         self.start_error = ""                # why a prepared session's kernel did not start
         self.connected = False
@@ -96,16 +103,24 @@ class Session:
         spec_dir = self.private / "kernels" / "grader"
         spec_dir.mkdir(parents=True, exist_ok=True)
         inner = [sys.executable, "-m", "grader.kernel", str(channel_path), self.framework,
-                 self.policy.inside(self.sub.files), "--", "-f", "{connection_file}",
+                 self.policy.inside(self.files), "--", "-f", "{connection_file}",
                  "--HistoryManager.enabled=False", "--colors=nocolor",
                  "--IPKernelApp.parent_handle=0"]   # its parent is outside the PID namespace: bwrap watches it
-        spec = {"argv": sandbox.command(self.policy, inner), "display_name": "grader", "language": "python",
+        spec = {"argv": inner if self.zygote else sandbox.command(self.policy, inner), "display_name": "grader",
+                "language": "python",
                 "interrupt_mode": "message"}  # bwrap does not forward SIGINT: interrupts go as messages
         (spec_dir / "kernel.json").write_text(json.dumps(spec))
         ksm = KernelSpecManager(kernel_dirs=[str(spec_dir.parent)])
-        return AsyncKernelManager(kernel_name="grader", kernel_spec_manager=ksm, transport="ipc",
-                                  ip=str(self.run_dir / f"k{self._starts}"),
-                                  connection_file=str(self.run_dir / f"connection{self._starts}.json"))
+        km = AsyncKernelManager(kernel_name="grader", kernel_spec_manager=ksm, transport="ipc",
+                                ip=str(self.run_dir / f"k{self._starts}"),
+                                connection_file=str(self.run_dir / f"connection{self._starts}.json"))
+        if self.zygote:
+            self.warm_starts += 1
+            km.kernel_id = str(uuid.uuid4())
+            km.provisioner = zygote.ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+            km.provisioner.zygote = self.zygote
+            km.provisioner.inside_cwd = self.policy.inside(self.cwd)
+        return km
 
     def start(self) -> None:
         """Launch the kernel and connect to it."""
@@ -118,7 +133,16 @@ class Session:
         the next submission's kernel while it grades the current one)."""
         t0 = time.monotonic()
         try:
-            self._launch()
+            try:
+                self._launch()
+            except Exception:  # noqa: BLE001 - no student code has run yet: the zygote failed
+                if self.zygote is None:
+                    raise
+                slot = self.policy.slot
+                self.close()
+                self.pool.discard(slot)
+                self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline, self.files)
+                self._launch()
         finally:
             self.start_seconds += time.monotonic() - t0
 
@@ -135,10 +159,33 @@ class Session:
         finally:
             self.start_seconds += time.monotonic() - t0
 
+    def _enter_slot(self) -> None:
+        """In a batch, the slot's warm zygote forks the kernel: the submission's files move into
+        the slot's workspace for the session (see grader/zygote.py)."""
+        z = self.pool.get(self.policy.slot) if self.pool is not None else None
+        if z is None:
+            return
+        self.pool.enter(z, self.sub.files)
+        self.zygote = z
+        self.files, self.cwd = z.policy.workspace, z.policy.workspace / self.sub.workspace.relative_to(self.sub.files)
+        self.run_dir = z.policy.run
+        self.policy = dataclasses.replace(self.policy, workspace=self.files, run=self.run_dir, cwd=self.cwd)
+        self.watchdog.workspace = self.files
+
+    def _leave_slot(self) -> None:
+        if self.zygote is None:
+            return
+        self.pool.leave(self.zygote, self.sub.files)
+        self.zygote = None
+        self.files, self.cwd, self.run_dir = self.sub.files, self.sub.workspace, self.sub.root / "r"
+        self.policy = dataclasses.replace(self.policy, workspace=self.files, run=self.run_dir, cwd=self.cwd)
+
     def _launch(self) -> None:
         self.connected = False
         self._starts += 1
         self._collect_events()
+        if self.zygote is None:
+            self._enter_slot()
         channel_path = self.run_dir / f"c{self._starts}"
         self.channel = Listener(channel_path)
         km = self._kernel_manager(channel_path)
@@ -147,10 +194,10 @@ class Session:
         self.client = NotebookClient(self._scratch, km=km, timeout=None, allow_errors=True,
                                      startup_timeout=ARM_TIMEOUT_S, kernel_name="grader",
                                      shutdown_kernel="immediate",
-                                     resources={"metadata": {"path": str(self.sub.workspace)}})
+                                     resources={"metadata": {"path": str(self.cwd)}})
         # the kernel's own stdout/stderr (C-level prints, TF logs) go to a log, not the grader's terminal
         with open(self.private / "kernel.log", "ab") as log:
-            self.client.start_new_kernel(cwd=str(self.sub.workspace), env=sandbox.environment(self.policy),
+            self.client.start_new_kernel(cwd=str(self.cwd), env=sandbox.environment(self.policy),
                                          stdout=log, stderr=log)
         if not self.channel.armed.wait(ARM_TIMEOUT_S):
             raise RuntimeError("the probe library did not arm in the kernel")
@@ -170,6 +217,7 @@ class Session:
     def close(self) -> None:
         self.watchdog.stop()
         if self.client is None:
+            self._leave_slot()
             return
         try:
             pid = self.pid
@@ -186,6 +234,7 @@ class Session:
             self.channel.close()
             self._collect_events()
         self.client = None
+        self._leave_slot()
 
     def ensure_alive(self) -> bool:
         """True when a kernel is there to run code, restarting a dead one if allowed."""
@@ -205,7 +254,7 @@ class Session:
         if self.restarts >= MAX_RESTARTS or time.monotonic() > self.deadline:
             return False
         self.restarts += 1
-        self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline, self.sub.files)
+        self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline, self.files)
         try:
             self.start()
         except Exception:  # noqa: BLE001 - a kernel that cannot start again: the caller records it

@@ -3,7 +3,12 @@
     python -m grader.kernel CHANNEL FRAMEWORK WORKSPACE -- <ipykernel arguments>
 
 arms the probe library (grader/probe/armed.py) and only then starts ipykernel, so that the
-library is in place before the first student cell runs."""
+library is in place before the first student cell runs.
+
+    python -m grader.kernel --zygote FD FRAMEWORK MODULE ...
+
+is a batch slot's zygote (grader/zygote.py): it imports the modules, then forks kernels that
+run `main` with the arguments the grader sends over FD."""
 from __future__ import annotations
 
 import os
@@ -16,6 +21,10 @@ def main() -> None:
     if sys.path and sys.path[0] in ("", os.getcwd()):
         del sys.path[0]
     argv = sys.argv[1:]
+    if argv[:1] == ["--zygote"]:
+        from grader.zygote import serve
+        serve(int(argv[1]), argv[3:])
+        return
     sep = argv.index("--")
     channel, framework, workspace = argv[:sep]
     from grader.probe.armed import arm

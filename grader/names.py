@@ -31,7 +31,8 @@ def _params(fn: ast.FunctionDef, skip_self: bool) -> tuple[list[str], dict]:
     return names, {k: v for k, v in defaults.items() if v is not None or k in names}
 
 
-def _source(assignment: Assignment) -> str:
+def reference_code(assignment: Assignment) -> str:
+    """The reference's code cells, joined."""
     if assignment.reference_path is None:
         return ""
     import nbformat
@@ -46,7 +47,7 @@ def contract(assignment: Assignment, source: str | None = None) -> dict[str, dic
     """name -> {"kind": "class"|"function", "bases": [dotted names], "params": [...],
     "defaults": {...}} for every graded name the reference defines."""
     from .cells import parse
-    text = _source(assignment) if source is None else source
+    text = reference_code(assignment) if source is None else source
     out: dict[str, dict] = {}
     try:
         tree = parse(text)

@@ -16,6 +16,7 @@ from . import (
     sandbox,
     scan,
     submission,
+    zygote,
 )
 from .config import Assignment
 from .result import Result, Status
@@ -57,6 +58,18 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def warm_pool(assignment: Assignment, opts: Options, root: Path) -> "zygote.Pool | None":
+    """Zygotes for a batch's slots, where this machine allows them."""
+    if not zygote.Pool.usable(opts.device):
+        return None
+    try:
+        source = names.reference_code(assignment)
+    except (OSError, ValueError):
+        source = ""
+    return zygote.Pool(assignment.framework, zygote.preload(assignment.framework, source), root, opts.threads,
+                       assignment.budget.memory_mb, mounts(assignment))
+
+
 def mounts(assignment: Assignment) -> list[tuple[str, str]]:
     """What of the assignment's folder a kernel sees, read-only: its data and its Python
     helpers; never its examples (mutants of the reference) or its skeleton."""
@@ -74,13 +87,15 @@ class Prepared:
     session: execute.Session | None = None
 
 
-def prepare(path: Path, assignment: Assignment, opts: Options, name: str | None = None) -> Prepared:
+def prepare(path: Path, assignment: Assignment, opts: Options, name: str | None = None, pool=None) -> Prepared:
+    """`pool`: a batch's warm zygotes (grader/zygote.py); without, the kernel starts cold."""
     sub = submission.load(path, assignment.entry, name)
     if not sub.ok:
         return Prepared(sub)
     b = assignment.budget
     session = execute.Session(sub, assignment.framework, b.cell_timeout_s, b.total_s, b.memory_mb, opts.device,
-                              opts.gpus, threads=opts.threads, read_only=mounts(assignment), slot=opts.slot)
+                              opts.gpus, threads=opts.threads, read_only=mounts(assignment), slot=opts.slot,
+                              pool=pool)
     try:
         session.launch()
     except Exception as e:  # noqa: BLE001 - execute() reports a kernel that did not start
@@ -113,7 +128,8 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
         t2 = time.monotonic()
     finally:
         session.close()
-    timings = {"kernel_start_s": round(session.start_seconds, 3), "execute_s": round(t1 - t0, 3),
+    timings = {"kernel_start_s": round(session.start_seconds, 3), "warm_starts": session.warm_starts,
+               "execute_s": round(t1 - t0, 3),
                "probe_s": round(t2 - t1, 3),
                "probes": {k: round(o.seconds, 3) for k, o in observed.items()}}
     return Observed(sub, ex, observed, status, reason, timings, events=session.events, problems=session.problems)

@@ -1,6 +1,6 @@
 """Shared test helpers. Every assignment's submissions (reference, skeleton, mutants,
-alternatives, variants, examples) are graded once per test session, in one batch per
-assignment (`graded(slug)`), and asserted on by many tests."""
+alternatives, the attack suite's cases, variants, examples) are graded once per test session,
+in one batch per assignment (`graded(slug)`), and asserted on by many tests."""
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,9 +74,14 @@ def graded(slug: str, tmp_path_factory) -> Batch:
         a = assignment.get(slug)
         paths, names = [a.reference_path, a.skeleton_path], {"reference": a.reference_path.name,
                                                              "skeleton": a.skeleton_path.name}
-        for name, p in write_mutants(slug, tmp_path_factory.mktemp(f"{slug}-subs")).items():
+        folder = tmp_path_factory.mktemp(f"{slug}-subs")
+        for name, p in write_mutants(slug, folder).items():
             paths.append(p)
             names[name] = p.name
+        import attacks  # here: it imports this module
+        for name, p in attacks.files(slug, folder).items():
+            paths.append(p)
+            names[f"attack:{name}"] = p.name
         for p in variants(slug):
             paths.append(p)
             names[p.stem] = p.name

@@ -156,3 +156,18 @@ def test_one_fingerprint_changes_with_everything_that_decides_a_grade(tmp_path, 
     # a judge's fix changes it too (the engine's scoring files are part of it)
     monkeypatch.setattr(fingerprint, "SCORING", fingerprint.SCORING[:-1])
     assert fingerprint.of(load(asg_dir, ref_dir), "cpu") not in seen
+
+
+def test_zygote_preloads_the_references_imports_and_never_the_other_framework():
+    from grader import assignment, names, zygote
+    for slug in ("pixelcnn-mnist", "jem-cifar10"):
+        a = assignment.get(slug)
+        mods = zygote.preload(a.framework, names.reference_code(a))
+        assert mods[0] == ("torch" if a.framework == "torch" else "tensorflow")
+        assert "grader.probe.armed" in mods and f"grader.frameworks.{a.framework}" in mods
+        other = "tensorflow" if a.framework == "torch" else "torch"
+        assert not any(m.split(".")[0] == other for m in mods), mods
+    mnist = zygote.preload("torch", names.reference_code(assignment.get("pixelcnn-mnist")))
+    assert any(m.split(".")[0] in {"pytorch_lightning", "lightning"} for m in mnist), mnist
+    # magics and shell lines do not stop the import scan
+    assert "scipy.ndimage" in zygote.preload("torch", "%matplotlib inline\n!pip install x\nfrom scipy.ndimage import zoom\n")

@@ -81,7 +81,7 @@ def plan(assignment: Assignment, session, seed: int = 0, visibility: set[str] | 
         "seed": seed,
         "timeout_s": assignment.budget.probe_timeout_s,
         "names": sorted({*assignment.names, "ANSWERS"}),
-        "modules": workspace_modules(session.sub.files, session.sub.workspace),
+        "modules": workspace_modules(session.files, session.cwd),
         "contract": contract(assignment),
         "aliases": {k: sorted({*assignment.aliases.get(k, ()), *(aliases or {}).get(k, ())})
                     for k in {*assignment.aliases, *(aliases or {})}},
