@@ -3,6 +3,7 @@ resumable (a submission already graded with the same hash, assignment version an
 version is skipped), a local worker pool or Ray."""
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import queue
 import re
@@ -95,7 +96,8 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
     """`jobs` workers grade while one more submission is prepared ahead (loaded, its kernel
     started), so that kernel start-up overlaps grading; kernels are forked from a warm zygote
     per slot where the sandbox allows (grader/zygote.py). Each running kernel has a slot (its
-    sandbox uid) and, on cuda, a GPU of its own."""
+    sandbox uid) and, on cuda, a GPU of its own. `expected` is a future: kernels start while
+    the reference's expectations are computed; workers wait for them before grading."""
     gpus = gpu_queue(opts, jobs)
     # a zygote costs about one cold kernel start: worth it once a slot grades more than one
     pool = pipeline.warm_pool(assignment, opts, Path(tempfile.mkdtemp(prefix="grader-slots-"))) \
@@ -105,6 +107,7 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
         slots.put(k)
     ready: queue.Queue = queue.Queue(maxsize=1)
     finished = threading.Event()
+    aborted = threading.Event()     # the expectations failed
 
     def produce():
         for i in todo:
@@ -112,7 +115,7 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
             gpu = gpus.get() if gpus is not None else None
             job = dataclasses.replace(opts, slot=slot, **({"gpus": gpu} if gpu is not None else {}))
             try:
-                prepared = pipeline.prepare(paths[i], assignment, job, labels[i], pool)
+                prepared = None if aborted.is_set() else pipeline.prepare(paths[i], assignment, job, labels[i], pool)
             except Exception:  # noqa: BLE001 - grade_one loads it again and records what fails
                 traceback.print_exc()
                 prepared = None
@@ -127,7 +130,16 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
         while (item := ready.get()) is not None:
             i, job, prepared, slot, gpu = item
             try:
-                done(i, grade_one(paths[i], labels[i], assignment, expected, job, out, fp, prepared, late[i]))
+                values = None if aborted.is_set() else expected.result()
+            except Exception:  # noqa: BLE001 - the reference failed: run() raises it, nothing is graded
+                aborted.set()
+                values = None
+            try:
+                if values is None:
+                    if prepared is not None and prepared.session is not None:
+                        prepared.session.close()
+                    continue
+                done(i, grade_one(paths[i], labels[i], assignment, values, job, out, fp, prepared, late[i]))
             finally:
                 slots.put(slot)
                 if gpu is not None:
@@ -190,8 +202,12 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
         else:
             todo.append(i)
     if todo:
-        expected = expectations.get(assignment, opts)
+        # the reference's expectations are computed (cold cache) while the first kernels start
+        pool = concurrent.futures.ThreadPoolExecutor(1, "expectations")
+        expected = pool.submit(expectations.get, assignment, opts)
+        pool.shutdown(wait=False)
         if backend == "ray":
+            expected = expected.result()
             from . import distributed
             index = {labels[i]: i for i in todo}
             for name, r in distributed.run([paths[i] for i in todo], [labels[i] for i in todo],
@@ -211,6 +227,7 @@ def run(paths: list[Path], assignment: Assignment, out: Path, opts, jobs: int = 
                         on_done(r)
                     report.write_gradebook([results[k] for k in sorted(results)], assignment, out)
             _local(todo, paths, labels, late, assignment, expected, opts, out, max(1, jobs), fp, finished)
+            expected.result()         # ReferenceFailed: nothing was graded, the caller says why
     ordered = [results[i] for i in sorted(results)]
     report.write_gradebook(ordered, assignment, out)
     return ordered

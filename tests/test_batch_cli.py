@@ -82,3 +82,20 @@ def test_ray_backend_gives_the_local_points(graded_folder, tmp_path):
         assert r.points() == {i["id"]: i["points"] for i in local[r.submission]["items"]}
         assert r.submission_sha256 == local[r.submission]["submission_sha256"]
         assert (tmp_path / Path(r.submission).stem / "feedback.md").is_file()
+
+
+def test_a_failing_reference_stops_the_batch_with_its_reason_and_grades_nothing(tmp_path, monkeypatch):
+    """Kernels start while the expectations are computed; when the reference fails, the
+    kernels already started are closed, no result is written, and the reason is raised."""
+    from grader import expectations
+
+    def fails(a, opts):
+        raise expectations.ReferenceFailed(f"{a.slug}: the reference solution failed its own probes: test")
+    monkeypatch.setattr(expectations, "get", fails)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for k in range(4):
+        shutil.copy(ROOT / "reference" / SLUG / "models.py", subs / f"s{k}.py")
+    with pytest.raises(expectations.ReferenceFailed, match="failed its own probes"):
+        batch.run([subs], assignment.get(SLUG), tmp_path / "out", pipeline.Options(device="cpu"), jobs=2)
+    assert not list((tmp_path / "out").glob("*/result.json"))
