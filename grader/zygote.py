@@ -21,8 +21,10 @@ The grader side (Pool, Zygote) runs in the batch process; `serve` is the zygote 
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import json
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -341,8 +343,8 @@ def _move(src: Path, dst: Path) -> None:
 
 
 class Pool:
-    """A batch's zygotes, one per slot, started on first use (from the thread that prepares
-    submissions: bwrap dies with the thread that started it) and closed with the batch."""
+    """A batch's zygotes, one per slot, started on first use (by the pool's own thread, see
+    below) and closed with the batch."""
 
     def __init__(self, framework: str, modules: list[str], root: Path, threads: int, memory_mb: int,
                  read_only: list[tuple[str, str]]):
@@ -351,6 +353,24 @@ class Pool:
         self._zygotes: dict[int, Zygote] = {}
         self._failed: set[int] = set()
         self._lock = threading.Lock()
+        # bwrap dies with the *thread* that started it (PR_SET_PDEATHSIG), and a slot outlives
+        # the worker that happened to need a new zygote: one thread starts them all and lives
+        # until the pool is closed
+        self._requests: queue.Queue = queue.Queue()
+        threading.Thread(target=self._launcher, daemon=True, name="zygotes").start()
+
+    def _launcher(self) -> None:
+        while (item := self._requests.get()) is not None:
+            start, done = item
+            try:
+                done.set_result(start())
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                done.set_exception(e)
+
+    def _start(self, slot: int, policy: sandbox.Policy) -> Zygote:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self._requests.put((lambda: Zygote(policy, self.framework, self.modules, self.root / f"slot{slot}.log"), done))
+        return done.result()
 
     @staticmethod
     def usable(device: str) -> bool:
@@ -382,7 +402,7 @@ class Pool:
                 _empty(policy.workspace)
                 _empty(policy.run)
                 try:
-                    z = Zygote(policy, self.framework, self.modules, self.root / f"slot{slot}.log")
+                    z = self._start(slot, policy)
                 except (OSError, RuntimeError, ValueError, socket.timeout) as e:
                     print(f"grader: no warm kernel for slot {slot} ({e}); starting kernels one by one",
                           file=sys.stderr)
@@ -416,4 +436,5 @@ class Pool:
             for z in self._zygotes.values():
                 z.close()
             self._zygotes.clear()
+        self._requests.put(None)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -196,3 +196,22 @@ def test_nothing_a_submission_leaves_meets_the_next_one_in_its_slot(tmp_path_fac
         assert res[f"{name}.py"].auto_points == pytest.approx(a.auto_max), res[f"{name}.py"].review
         if zygote.Pool.usable("cpu"):
             assert res[f"{name}.py"].timings["warm_starts"] >= 1      # the forked path is the one tested
+
+
+@pytest.mark.skipif(not zygote.Pool.usable("cpu"), reason="no namespace sandbox here: kernels start cold")
+def test_a_zygote_outlives_the_worker_thread_that_needed_it(tmp_path):
+    """bwrap dies with the thread that started it; a slot's zygote is used by whichever
+    worker comes next, so the worker that (re)started it must not take it down on exit."""
+    import threading
+    import time
+    pool = zygote.Pool("torch", ["torch"], tmp_path / "slots", 1, 4000, [])
+    try:
+        got = []
+        t = threading.Thread(target=lambda: got.append(pool.get(0)))
+        t.start()
+        t.join()
+        time.sleep(1.0)
+        assert got[0] is not None and got[0].alive()
+        assert pool.get(0) is got[0]
+    finally:
+        pool.close()
