@@ -280,8 +280,12 @@ def tree(pid: int) -> list:
 
 
 def kill_tree(pid: int) -> None:
+    kill(tree(pid))
+
+
+def kill(procs: list) -> None:
+    """SIGKILL each (psutil) process and wait for them."""
     import psutil
-    procs = tree(pid)
     for p in procs:
         try:
             p.kill()

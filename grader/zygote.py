@@ -309,12 +309,7 @@ class Zygote:
             procs = [p for p in psutil.Process(self.proc.pid).children(recursive=True) if p.pid not in keep]
         except psutil.Error:
             return
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        psutil.wait_procs(procs, timeout=5)
+        sandbox.kill(procs)
 
     def close(self) -> None:
         try:
