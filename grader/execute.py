@@ -102,7 +102,9 @@ class Session:
     def _kernel_manager(self, channel_path: Path) -> AsyncKernelManager:
         spec_dir = self.private / "kernels" / "grader"
         spec_dir.mkdir(parents=True, exist_ok=True)
-        inner = [sys.executable, "-m", "grader.kernel", str(channel_path), self.framework,
+        # -P: the working directory (the student's files) is not put on sys.path, so a `grader`
+        # package the submission wrote there cannot stand in for the kernel's entry point
+        inner = [sys.executable, "-P", "-m", "grader.kernel", str(channel_path), self.framework,
                  self.policy.inside(self.files), "--", "-f", "{connection_file}",
                  "--HistoryManager.enabled=False", "--colors=nocolor",
                  "--IPKernelApp.parent_handle=0"]   # its parent is outside the PID namespace: bwrap watches it

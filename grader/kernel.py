@@ -30,6 +30,10 @@ def main() -> None:
     from grader.probe.armed import arm
     arm(channel, framework, workspace)
     sys.argv[1:] = argv[sep + 1:]
+    # started with -P, the workspace was off sys.path while arming; the student's cells import
+    # from it: it goes where IPython puts it without -P (before the environment's packages)
+    at = next((i for i, p in enumerate(sys.path) if os.path.basename(p) in ("site-packages", "dist-packages")), 0)
+    sys.path.insert(at, "")
     from ipykernel import kernelapp
     kernelapp.launch_new_instance()
 

@@ -74,9 +74,7 @@ def serve(fd: int, modules: list[str]) -> None:
     import importlib
     import select
 
-    if sys.path and sys.path[0] in ("", os.getcwd()):   # nothing from the workspace
-        del sys.path[0]
-    for m in modules:
+    for m in modules:     # started with -P, as kernel.main left it: nothing from the workspace
         try:
             importlib.import_module(m)
         except Exception:  # noqa: BLE001 - a module the kernel will import itself, or fail on
@@ -251,7 +249,7 @@ class Zygote:
     def __init__(self, policy: sandbox.Policy, framework: str, modules: list[str], log: Path):
         self.policy = policy
         parent, child = socket.socketpair()
-        argv = sandbox.command(policy, [sys.executable, "-m", "grader.kernel", "--zygote", str(child.fileno()),
+        argv = sandbox.command(policy, [sys.executable, "-P", "-m", "grader.kernel", "--zygote", str(child.fileno()),
                                         framework, *modules])
         sandbox.prepare(policy)
         with open(log, "ab") as out:

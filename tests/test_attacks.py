@@ -215,3 +215,25 @@ def test_a_zygote_outlives_the_worker_thread_that_needed_it(tmp_path):
         assert pool.get(0) is got[0]
     finally:
         pool.close()
+
+
+PLANT_KERNEL = """
+import os
+def _plant():
+    os.makedirs("grader", exist_ok=True)
+    open("grader/__init__.py", "w").write("")
+    open("grader/kernel.py", "w").write("import sys\\nsys.exit(3)\\n")
+    os._exit(1)
+_ = _plant()
+"""
+
+
+def test_a_grader_package_in_the_workspace_does_not_replace_the_kernel(tmp_path):
+    """A kernel restarted cold (`python -m grader.kernel` in the workspace) must import the
+    grader's own package, not one the submission wrote beside its files."""
+    slug = "denoising-autoencoder"
+    (tmp_path / "plant.py").write_text(base_text(slug, "reference") + "\n# %%\n" + PLANT_KERNEL.strip() + "\n")
+    a, res = grade_all(slug, [tmp_path / "plant.py"], tmp_path / "out", jobs=1)   # one submission: cold kernels
+    r = res["plant.py"]
+    assert r.timings["warm_starts"] == 0
+    assert r.auto_points == pytest.approx(a.auto_max), (r.reason, r.review)
