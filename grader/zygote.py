@@ -40,6 +40,8 @@ from . import sandbox
 
 READY_TIMEOUT_S = 120.0          # the zygote's imports
 SPAWN_TIMEOUT_S = 30.0
+# what a kernel can send its zygote (same uid) short of SIGKILL and SIGSTOP
+KERNEL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 FRAMEWORK_MODULES = {"torch": ["torch"], "keras": ["tensorflow", "keras"]}
 # what the armed kernel imports anyway
 KERNEL_MODULES = ["numpy", "ipykernel.kernelapp", "ipykernel.ipkernel", "IPython", "zmq", "grader.probe.armed",
@@ -85,7 +87,7 @@ def serve(fd: int, modules: list[str]) -> None:
         sock.sendall(json.dumps({"error": f"{_t.active_count()} threads after the imports"}).encode() + b"\n")
         return
     _dumpable(False)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+    for sig in KERNEL_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)      # what a kernel sends it; SIGKILL and SIGSTOP: started again
     sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
     buf = b""
@@ -112,7 +114,7 @@ def _become_kernel(req: dict) -> None:
     code = 1
     try:
         _dumpable(True)
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        for sig in KERNEL_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         os.setsid()
@@ -321,14 +323,6 @@ class Zygote:
             pass
 
 
-def _empty(folder: Path) -> None:
-    for e in os.scandir(folder):
-        try:
-            shutil.rmtree(e.path) if e.is_dir(follow_symlinks=False) else os.unlink(e.path)
-        except OSError:
-            pass
-
-
 def _move(src: Path, dst: Path) -> None:
     """Every entry of src into dst (renamed where one filesystem holds both: links are moved, never followed)."""
     for e in os.scandir(src):
@@ -392,8 +386,8 @@ class Pool:
                 z = None
             if z is None:
                 policy = self.policy(slot)
-                _empty(policy.workspace)
-                _empty(policy.run)
+                _wipe(policy.workspace)
+                _wipe(policy.run)
                 try:
                     z = self._start(slot, policy)
                 except (OSError, RuntimeError, ValueError, socket.timeout) as e:
@@ -414,15 +408,15 @@ class Pool:
     def enter(self, z: Zygote, files: Path) -> None:
         """The submission's turn in the slot: nothing of the last one is left; its files move in."""
         z.sweep()
-        _empty(z.policy.workspace)
-        _empty(z.policy.run)
+        _wipe(z.policy.workspace)
+        _wipe(z.policy.run)
         _move(files, z.policy.workspace)
 
     def leave(self, z: Zygote, files: Path) -> None:
         """Its processes are gone, its files (what the kernel wrote included) move back."""
         z.sweep()
         _move(z.policy.workspace, files)
-        _empty(z.policy.run)
+        _wipe(z.policy.run)
 
     def close(self) -> None:
         with self._lock:
