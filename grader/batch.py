@@ -13,9 +13,10 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from . import __version__, cells, expectations, fingerprint, pipeline, report, sandbox, totals
+from . import cells, expectations, fingerprint, pipeline, report, totals
 from .config import Assignment
 from .result import Result, Status
+from .run import sandbox
 from .submission import sha256_of
 
 SUBMISSION_SUFFIXES = {".ipynb", ".py", ".zip"}
@@ -65,27 +66,13 @@ def _already(folder: Path, path: Path, fp: str) -> Result | None:
     return None
 
 
-def crashed_result(path: Path, assignment: Assignment, opts, err: BaseException) -> Result:
-    """The grader's own failure on one submission is recorded (status error: not the
-    student's fault, graded again on the next run), never lost, and the batch goes on."""
-    from .judge import judge
-    reason = "the grader failed on this submission; your instructor has been told"
-    judged = judge(assignment, {}, {}, None, reason=reason)
-    r = Result(assignment=assignment.slug, submission=path.name, submission_sha256="", grader_version=__version__,
-               device=opts.device, status=Status.ERROR, reason=reason, items=judged.items,
-               auto_max=assignment.auto_max, manual_max=assignment.manual_max, bonus_max=assignment.bonus_max,
-               assignment_version=assignment.version)
-    r.flag("the grader failed", evidence=f"{type(err).__name__}: {err}"[:500])
-    return r
-
-
 def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path, fp: str = "",
               prepared: "pipeline.Prepared | None" = None, minutes_late: float | None = None) -> Result:
     try:
         result, nb = pipeline.grade(path, assignment, expected, opts, name, fingerprint=fp, prepared=prepared)
     except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
         traceback.print_exc()
-        result, nb = crashed_result(path, assignment, opts, e), None
+        result, nb = pipeline.crashed(path, assignment, opts, e), None
     totals.apply(result, assignment, minutes_late)
     report.write(result, assignment, out / name, nb)
     return result

@@ -1,4 +1,4 @@
-"""The `grader` command: list, grade, check, validate, demo."""
+"""The `grader` command: list, grade, check, validate, demo (the instructor's commands: grader/instructor/)."""
 from __future__ import annotations
 
 import dataclasses
@@ -110,7 +110,7 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
           deadline: Optional[str] = typer.Option(None, "--deadline", help="replaces the late policy's deadline, e.g. "
                                                  "2023-04-14T23:59:00+08:00; without --times, files' mtimes")) -> None:
     """Grade submissions: DIR/grades.csv, and DIR/<name>/{result.json,feedback.md,executed.ipynb}."""
-    from . import times as submission_times
+    from .instructor import times as submission_times
     a = _assignment(slug)
     try:
         when = submission_times.for_batch(a, times_csv, deadline)
@@ -134,7 +134,7 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
 def _sandbox_line() -> None:
     """What the sandbox enforced on this machine (also in every result.json), in red where
     the kernels ran without namespaces."""
-    from . import sandbox
+    from .run import sandbox
     d = sandbox.describe()
     if d["mode"] == "rlimits-only":
         console.print(f"[red]sandbox: NO namespaces here ({d['problem'] or 'bwrap unavailable'}): kernels ran with "
@@ -151,7 +151,7 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
           device: str = DeviceOpt, mode: str = ModeOpt, alias: Optional[List[str]] = AliasOpt) -> None:
     """A student's self-check: the public checks, with their points and what to fix (run it in a
     release bundle: `grader --assignments BUNDLE check my.ipynb`)."""
-    from . import sandbox
+    from .run import sandbox
     if slug is None:
         slug = detect.detect(path)
         if slug is None:
@@ -201,7 +201,7 @@ def release(slugs: List[str] = typer.Argument(None), out: Path = typer.Option(..
             device: str = DeviceOpt) -> None:
     """Write the student bundle: skeleton, public data and checks, and the reference's
     observations for the public checks only (no reference, no hidden check or expectation)."""
-    from . import release as rel
+    from .instructor import release as rel
     opts = _opts(device, "definitions")
     out.mkdir(parents=True, exist_ok=True)
     for slug in slugs or list(assignments.all_assignments()):
@@ -305,6 +305,6 @@ def main() -> None:  # pragma: no cover
 
 
 # the instructor's commands after grading: marksheet, merge, export gradescope|canvas
-from . import instructor  # noqa: E402
+from .instructor import commands as instructor  # noqa: E402
 
 instructor.register(app)

@@ -69,8 +69,7 @@ def run(paths, names, assignment, expected, opts, out: Path, fp: str = ""):
             result = Result.from_dict(doc)
             nb = nbformat.reads(nb_json, as_version=4) if nb_json else None
         except Exception as e:  # noqa: BLE001 - a lost worker is one submission's failure, not the batch's
-            from .batch import crashed_result
-            result, nb = crashed_result(Path(p), assignment, opts, e), None
+            result, nb = pipeline.crashed(Path(p), assignment, opts, e), None
         result.submission = Path(p).name
         try:
             result.submission_sha256 = sha256_of(Path(p))  # as the local backend records it, for resuming

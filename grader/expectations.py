@@ -16,6 +16,9 @@ class ReferenceFailed(RuntimeError):
     """The reference solution did not produce an observation: an authoring error."""
 
 
+BUNDLED = "expectations"      # a bundle's folder of the public expectations, beside assignment.toml
+
+
 def cache_root() -> Path:
     return Path(os.environ.get("GRADER_CACHE", Path.home() / ".cache" / "grader"))
 
@@ -26,8 +29,7 @@ def key(assignment: Assignment, device: str) -> str:
 
 def get(assignment: Assignment, opts: pipeline.Options) -> dict:
     if assignment.reference_path is None:
-        from .release import bundle_expectations
-        found = bundle_expectations(assignment)
+        found = bundled(assignment)
         if found is None:
             raise ReferenceFailed(f"{assignment.slug}: no reference solution here to compute expectations from")
         return found
@@ -46,6 +48,14 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
     values = {k: o.value for k, o in obs.observations.items()}
     write(folder, values)
     return values
+
+
+def bundled(assignment: Assignment) -> dict | None:
+    """A student bundle's precomputed public expectations (written by `grader release`), or
+    None outside a bundle."""
+    if assignment.reference_dir is not None:
+        return None
+    return read(assignment.directory / BUNDLED)
 
 
 def read(folder: Path) -> dict | None:

@@ -12,7 +12,7 @@ from .config import Assignment
 ENGINE = Path(__file__).resolve().parent
 # engine files that decide what is executed, measured and judged (not the CLI, reports or exports)
 SCORING = ("checks", "frameworks", "probe", "datasets", "graph.py", "judge.py", "expressions.py", "cells.py", "notebooks.py",
-           "submission.py", "config.py", "execute.py", "names.py", "scan.py", "sandbox.py")
+           "submission.py", "config.py", "run", "names.py", "scan.py")
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,20 +6,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import (
-    __version__,
-    execute,
-    judge,
-    names,
-    probe,
-    report,
-    sandbox,
-    scan,
-    submission,
-    zygote,
-)
+from . import __version__, judge, names, probe, report, scan, submission
 from .config import Assignment
 from .result import Result, Status
+from .run import execute, sandbox, zygote
 
 INSIDE_ASSIGNMENT = sandbox.INSIDE_ASSIGNMENT
 
@@ -212,3 +202,16 @@ def _integrity(result: Result, obs: Observed, sub: submission.Submission, assign
             result.flag(f"`{name}` is not defined; related code: {', '.join(close)}", evidence=name)
     if result.status == Status.GRADED and (any(i.status == Status.REVIEW for i in result.items) or obs.problems):
         result.status = Status.REVIEW
+
+
+def crashed(path: Path, assignment: Assignment, opts, err: BaseException) -> Result:
+    """The grader's own failure on one submission is recorded (status error: not the
+    student's fault, graded again on the next run), never lost, and the batch goes on."""
+    reason = "the grader failed on this submission; your instructor has been told"
+    judged = judge.judge(assignment, {}, {}, None, reason=reason)
+    r = Result(assignment=assignment.slug, submission=path.name, submission_sha256="", grader_version=__version__,
+               device=opts.device, status=Status.ERROR, reason=reason, items=judged.items,
+               auto_max=assignment.auto_max, manual_max=assignment.manual_max, bonus_max=assignment.bonus_max,
+               assignment_version=assignment.version)
+    r.flag("the grader failed", evidence=f"{type(err).__name__}: {err}"[:500])
+    return r

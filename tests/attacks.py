@@ -8,7 +8,8 @@ from pathlib import Path
 
 from conftest import cases, mutate
 
-from grader import assignment, sandbox, skeleton
+from grader import assignment, skeleton
+from grader.run import sandbox
 
 UNPRIVILEGED = sandbox.capabilities()["mode"] in {"root", "userns"}
 PTH = Path(site.getsitepackages()[0]) / "zz_grader_attack.pth"

@@ -11,8 +11,8 @@ import pytest
 from attacks import ATTACKS, EXTRA_BASES, PTH, UNPRIVILEGED, base_text
 from conftest import grade_all, graded, variants
 
-from grader import sandbox, zygote
 from grader.result import Status
+from grader.run import sandbox, zygote
 
 pytestmark = pytest.mark.slow
 
@@ -220,16 +220,18 @@ def test_a_zygote_outlives_the_worker_thread_that_needed_it(tmp_path):
 PLANT_KERNEL = """
 import os
 def _plant():
-    os.makedirs("grader", exist_ok=True)
-    open("grader/__init__.py", "w").write("")
-    open("grader/kernel.py", "w").write("import sys\\nsys.exit(3)\\n")
+    os.makedirs("grader/run", exist_ok=True)
+    for f in ("grader/__init__.py", "grader/run/__init__.py"):
+        open(f, "w").write("")
+    for f in ("grader/run/__main__.py", "grader/run/kernel.py"):
+        open(f, "w").write("import sys\\nsys.exit(3)\\n")
     os._exit(1)
 _ = _plant()
 """
 
 
 def test_a_grader_package_in_the_workspace_does_not_replace_the_kernel(tmp_path):
-    """A kernel restarted cold (`python -m grader.kernel` in the workspace) must import the
+    """A kernel restarted cold (`python -m grader.run kernel` in the workspace) must import the
     grader's own package, not one the submission wrote beside its files."""
     slug = "denoising-autoencoder"
     (tmp_path / "plant.py").write_text(base_text(slug, "reference") + "\n# %%\n" + PLANT_KERNEL.strip() + "\n")

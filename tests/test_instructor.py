@@ -18,18 +18,10 @@ import pytest
 from conftest import ROOT
 from typer.testing import CliRunner
 
-from grader import (
-    assignment,
-    canvas,
-    fingerprint,
-    gradescope,
-    marking,
-    report,
-    times,
-    totals,
-)
+from grader import assignment, fingerprint, report, totals
 from grader.cli import app
 from grader.config import ConfigError, parse
+from grader.instructor import canvas, gradescope, marking, times
 from grader.result import CheckResult, ItemResult, Result, Status
 from grader.submission import sha256_of
 

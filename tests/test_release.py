@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, cases, grade_all, mutate
 
-from grader import assignment, pipeline, release
+from grader import assignment, pipeline
 from grader.config import load
+from grader.instructor import release
 
 CONTRACT = (ROOT / "docs" / "ASSIGNMENTS.md").read_text()
 SLUGS = sorted(assignment.all_assignments())

@@ -159,7 +159,8 @@ def test_one_fingerprint_changes_with_everything_that_decides_a_grade(tmp_path, 
 
 
 def test_zygote_preloads_the_references_imports_and_never_the_other_framework():
-    from grader import assignment, names, zygote
+    from grader import assignment, names
+    from grader.run import zygote
     for slug in ("pixelcnn-mnist", "jem-cifar10"):
         a = assignment.get(slug)
         mods = zygote.preload(a.framework, names.reference_code(a))

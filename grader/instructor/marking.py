@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 
-from . import assignment as assignments
-from . import report, totals
-from .config import Assignment
-from .result import Result
+from .. import assignment as assignments
+from .. import report, totals
+from ..config import Assignment
+from ..result import Result
 
 SHEET = "marks.csv"
 PAGE = "marking.html"

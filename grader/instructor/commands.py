@@ -10,9 +10,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import assignment as assignments
+from .. import assignment as assignments
+from ..config import ConfigError
 from . import canvas, gradescope, marking, times
-from .config import ConfigError
 
 console = Console()
 export_app = typer.Typer(no_args_is_help=True, help="Autograders and gradebooks for other systems.")

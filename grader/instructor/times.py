@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import Assignment
-from .totals import minutes_between
+from ..config import Assignment
+from ..totals import minutes_between
 
 
 class TimesError(ValueError):

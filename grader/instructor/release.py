@@ -18,8 +18,8 @@ from pathlib import Path
 
 import tomli_w
 
-from . import __version__, expectations, fingerprint
-from .config import Assignment
+from .. import __version__, expectations, fingerprint
+from ..config import Assignment
 
 MARKER = "bundle.json"
 
@@ -79,7 +79,7 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
         (target / assignment.skeleton).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(skel, target / assignment.skeleton)
     (target / "assignment.toml").write_text(tomli_w.dumps(raw))
-    folder = target / "expectations"
+    folder = target / expectations.BUNDLED
     expectations.write(folder, {k: want[k] for k in {c.probe for c in assignment.checks if c.visibility == "public"}})
     (folder / "meta.json").write_text(json.dumps({"grader_version": __version__, "engine": fingerprint.engine(),
                                                   "device": opts.device}))
@@ -90,10 +90,3 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
         "folder:\n\n    grader --assignments . check path/to/your_notebook.ipynb\n\nOnly the public checks run "
         "here; the other items are graded by your instructor.\n")
     return target
-
-
-def bundle_expectations(assignment: Assignment) -> dict | None:
-    """A bundle's precomputed public expectations, or None outside a bundle."""
-    if assignment.reference_dir is not None:
-        return None
-    return expectations.read(assignment.directory / "expectations")

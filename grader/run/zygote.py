@@ -17,7 +17,7 @@ Isolation stays per submission (the attack suite runs on this path):
   nothing from the workspace; a killed zygote is started again.
 
 The grader side (Pool, Zygote) runs in the batch process; `serve` is the zygote itself
-(`python -m grader.kernel --zygote ...`)."""
+(`python -P -m grader.run zygote ...`)."""
 from __future__ import annotations
 
 import ast
@@ -76,7 +76,7 @@ def serve(fd: int, modules: list[str]) -> None:
     import importlib
     import select
 
-    for m in modules:     # started with -P, as kernel.main left it: nothing from the workspace
+    for m in modules:     # started with -P: nothing from the workspace
         try:
             importlib.import_module(m)
         except Exception:  # noqa: BLE001 - a module the kernel will import itself, or fail on
@@ -124,9 +124,9 @@ def _become_kernel(req: dict) -> None:
         if "numpy" in sys.modules:
             sys.modules["numpy"].random.seed()
         os.chdir(req["cwd"])
-        sys.argv = ["grader.kernel", *req["argv"]]
-        from grader import kernel
-        kernel.main()
+        sys.argv = ["grader.run", "kernel", *req["argv"]]
+        from grader.run import kernel
+        kernel.main(req["argv"])
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else 1
@@ -238,7 +238,7 @@ class ForkedProvisioner(LocalProvisioner):
     inside_cwd: str = sandbox.INSIDE_WORK
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
-        argv = cmd[cmd.index("grader.kernel") + 1:]
+        argv = cmd[cmd.index("grader.run") + 2:]
         self.process = Forked(self.zygote.spawn(argv, self.inside_cwd))
         self.pid, self.pgid = self.process.pid, None
         self.cwd = kwargs.get("cwd")
@@ -251,7 +251,7 @@ class Zygote:
     def __init__(self, policy: sandbox.Policy, framework: str, modules: list[str], log: Path):
         self.policy = policy
         parent, child = socket.socketpair()
-        argv = sandbox.command(policy, [sys.executable, "-P", "-m", "grader.kernel", "--zygote", str(child.fileno()),
+        argv = sandbox.command(policy, [sys.executable, "-P", "-m", "grader.run", "zygote", str(child.fileno()),
                                         framework, *modules])
         sandbox.prepare(policy)
         with open(log, "ab") as out:

@@ -254,7 +254,7 @@ def environment(policy: Policy) -> dict:
         "JUPYTER_PLATFORM_DIRS": "1",
         # the kernel imports the very grader package this process runs (a copy, an editable
         # checkout or site-packages), which is bound read-only into its view
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     if policy.threads:
         # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning

@@ -23,11 +23,11 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellControlSignal, DeadKernelError
 
-from . import cells as cellplan
-from . import sandbox, zygote
-from .probe.channel import Listener
-from .result import CellRecord
-from .submission import Submission
+from .. import cells as cellplan
+from ..probe.channel import Listener
+from ..result import CellRecord
+from ..submission import Submission
+from . import kernel, sandbox, zygote
 
 MAX_RESTARTS = 3
 INTERRUPT_GRACE_S = 5.0
@@ -104,7 +104,7 @@ class Session:
         spec_dir.mkdir(parents=True, exist_ok=True)
         # -P: the working directory (the student's files) is not put on sys.path, so a `grader`
         # package the submission wrote there cannot stand in for the kernel's entry point
-        inner = [sys.executable, "-P", "-m", "grader.kernel", str(channel_path), self.framework,
+        inner = [sys.executable, *kernel.ENTRY, str(channel_path), self.framework,
                  self.policy.inside(self.files), "--", "-f", "{connection_file}",
                  "--HistoryManager.enabled=False", "--colors=nocolor",
                  "--IPKernelApp.parent_handle=0"]   # its parent is outside the PID namespace: bwrap watches it

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import totals
+from .. import totals
 from .marking import Graded, MarkError
 
 STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

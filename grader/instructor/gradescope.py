@@ -8,8 +8,8 @@ source when no wheel can be built), the assignment folder and its reference (the
 runs in the container to compute expectations: students never see the zip). The root is
 $AUTOGRADER_ROOT (default /autograder), so the same scripts run in a simulated tree in tests.
 
-    python -m grader.gradescope run ROOT     grade ROOT/submission into ROOT/results/results.json
-    python -m grader.gradescope warm SOURCE  compute the expectations once, at image build
+    python -m grader.instructor.gradescope run ROOT     grade ROOT/submission into ROOT/results/results.json
+    python -m grader.instructor.gradescope warm SOURCE  compute the expectations once, at image build
 """
 from __future__ import annotations
 
@@ -24,13 +24,14 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from . import assignment as assignments
-from . import batch, expectations, pipeline, report, times
-from .config import Assignment
+from .. import assignment as assignments
+from .. import batch, expectations, pipeline, report
+from ..config import Assignment
+from . import times
 
 CONFIG = "grader-gradescope.json"
 VISIBILITIES = ("after_published", "after_due_date", "hidden", "visible")
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent      # grader/
 PROJECT = PACKAGE.parent
 
 SETUP_SH = r"""#!/usr/bin/env bash
