@@ -73,6 +73,14 @@ class Check(Strict):
         return bool(o.stand_in or o.fallback or o.files or o.reference or getattr(self.module, "USES_REFERENCE", False))
 
 
+class Locate(Strict):
+    """Where a notebook answers the item (grader/locate.py): the marking styles to try, in order,
+    and the labels its marker or heading uses (default: the item's id; `Part B > Question 2`
+    for a heading inside another)."""
+    style: tuple[Literal["tag", "marker", "heading"], ...] = ("tag", "marker", "heading")
+    labels: tuple[str, ...] = ()
+
+
 class Item(Strict):
     id: str
     points: float = Field(ge=0)
@@ -82,6 +90,7 @@ class Item(Strict):
     later: bool = False              # a student bundle's item whose checks are all hidden (graded later)
     hidden_weight: float = 0.0       # a student bundle's item: the weight of its checks graded later
     prompt: str = ""
+    locate: Locate = Locate()
     checks: tuple[Check, ...] = ()
 
 

@@ -1,0 +1,214 @@
+"""Where a notebook answers an item: the cells that carry it, found the three ways courses mark
+them, so that inline work can be graded and hand-marked answers shown to the marker.
+
+- **tag**: a cell tagged `item-<ID>` or `answer-<ID>` (our skeletons);
+- **marker**: a bracketed label at the start of a line, in a code comment or a markdown line:
+  `### [C9: Qualitative Evaluation]`, `# [C2]`, `# [Q4]/[Q5] train ...`, `[C12+Q9]`, `**[Q5]**`
+  (the HKUST notebooks). Every cell that carries the label belongs to the item, and so do the
+  cells after it up to the next marker or markdown heading (a markdown heading `### [C1]` is
+  followed by the code cell that answers it);
+- **heading**: a markdown heading (or a bold line) that names the item by the handout's section
+  number or question: `## 4.2`, `### Question 3c`, `**(c)**`, `Q4:`; a label `Part B > Question 2`
+  asks for a "Question 2" heading inside a "Part B" one (the UofT notebooks). The item runs to the
+  next heading of the same or a higher level. A code cell whose first line is such a comment
+  (`# 3c: ...`) is found too, when no markdown heading names the item.
+
+The assignment's toml may say per item which styles apply and what the labels are
+(`locate = { style = ["marker"], labels = ["C9"] }`); by default every style is tried, in the
+order above, with the item's own id as the label. Where the locator is unsure (several places
+name the item, or only another style than the toml's found it) it says so, with the candidates."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STYLES = ("tag", "marker", "heading")
+MAX_SPAN = 12          # cells an item may run over past its last marked cell
+
+
+@dataclass
+class Found:
+    item: str
+    cells: list[int] = field(default_factory=list)    # the item's cells: marked ones and those that follow
+    marked: list[int] = field(default_factory=list)   # the cells that carry the tag, marker or heading
+    style: str = ""                                   # how it was found: tag, marker, heading ("" = not found)
+    certain: bool = False
+    note: str = ""                                    # why the locator is unsure
+
+    def __bool__(self) -> bool:
+        return bool(self.cells)
+
+
+# ---- markers ------------------------------------------------------------------------------------
+
+# one bracketed group at the start of a line: "[C9: title]", "[Q4]", "[C12+Q9]", "[ 3c ]"
+_BRACKET = re.compile(r"\[\s*([A-Za-z]*\d+(?:\.\d+)*[a-z]?(?:\s*[+,/&]\s*[A-Za-z]*\d+(?:\.\d+)*[a-z]?)*)\s*(?::[^\]]*)?\]")
+_MARKER_LINE = re.compile(r"^[ \t]*(?:#+|\*\*|__|>)?[ \t]*((?:\[[^\]\n]*\][ \t]*(?:[/,&+]|and)?[ \t]*)+)", re.M)
+
+
+def markers(text: str) -> list[str]:
+    """The item labels a cell's text carries as markers, in order."""
+    out: list[str] = []
+    for line in _MARKER_LINE.finditer(text):
+        for group in _BRACKET.finditer(line.group(1)):
+            out += [s for s in re.split(r"\s*[+,/&]\s*", group.group(1)) if s]
+    return out
+
+
+# ---- headings -----------------------------------------------------------------------------------
+
+_MD_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_BOLD_LINE = re.compile(r"^[ \t]*(?:\*\*|__)(.+?)(?:\*\*|__)[ \t]*[.:]?[ \t]*$", re.M)
+_WORDS = r"(?:question|exercise|problem|task|part|answer|q)"
+
+
+def _names(text: str, label: str) -> bool:
+    """Whether a heading's text starts by naming `label` ("4.2", "Question 3c", "(c)", "Q4:"),
+    and not a longer number ("4.21", "4.2.1")."""
+    t = re.sub(r"[*_`]", "", text).strip().lower()
+    lab = re.escape(label.strip().lower())
+    if re.match(rf"^{_WORDS}?\s*\.?\s*\(?{lab}\)?(?![\w]|\.\d)", t):
+        return True
+    # "Question 3 (c)" for "3c", "3.c" or "3(c)"
+    m = re.match(r"^(\d+)\s*[.(]?\s*([a-z])\)?$", label.strip().lower())
+    return bool(m) and bool(re.match(rf"^{_WORDS}?\s*{m.group(1)}\s*[.(]?\s*\(?{m.group(2)}\)(?![\w])", t))
+
+
+def headings(nb) -> list[tuple[int, int, str]]:
+    """(cell, level, text) of every markdown heading and bold line, in order; bold lines rank
+    below every '#' level."""
+    out = []
+    for i, c in enumerate(nb.cells):
+        if c.get("cell_type") != "markdown":
+            continue
+        found = [(m.start(), len(m.group(1)), m.group(2)) for m in _MD_HEADING.finditer(c.source)]
+        found += [(m.start(), 7, m.group(1)) for m in _BOLD_LINE.finditer(c.source)]
+        out += [(i, level, text) for _, level, text in sorted(found)]
+    return out
+
+
+def _comment_heading(source: str) -> str:
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return first.lstrip("#").strip() if first.startswith("#") and not first.startswith("#!") else ""
+
+
+# ---- the item's cells ---------------------------------------------------------------------------
+
+def _follow(nb, start: int, stop) -> list[int]:
+    """Cells after `start` up to (not including) the first for which stop(i) holds."""
+    out = []
+    for j in range(start + 1, min(len(nb.cells), start + 1 + MAX_SPAN)):
+        if stop(j):
+            break
+        out.append(j)
+    return out
+
+
+def _is_heading_cell(c) -> bool:
+    return c.get("cell_type") == "markdown" and bool(_MD_HEADING.search(c.source))
+
+
+def _is_tagged(c) -> bool:
+    return any(t.startswith(("item-", "answer-")) for t in c.get("metadata", {}).get("tags", []))
+
+
+def by_tag(nb, labels: list[str]) -> list[int]:
+    wanted = {f"{p}-{lab}" for lab in labels for p in ("item", "answer")}
+    return [i for i, c in enumerate(nb.cells) if wanted & set(c.get("metadata", {}).get("tags", []))]
+
+
+def by_marker(nb, labels: list[str]) -> tuple[list[int], list[int]]:
+    wanted = {lab.lower() for lab in labels}
+    carried = [markers(c.source) for c in nb.cells]
+    marked = [i for i, ms in enumerate(carried) if wanted & {m.lower() for m in ms}]
+    cells: list[int] = []
+    for i in marked:
+        cells.append(i)
+        cells += _follow(nb, i, lambda j: bool(carried[j]) or _is_heading_cell(nb.cells[j]) or _is_tagged(nb.cells[j]))
+    return sorted(set(cells)), marked
+
+
+def by_heading(nb, label: str) -> list[tuple[list[int], int]]:
+    """Each place a heading names `label` (optionally `Ancestor > label`): (cells, heading cell)."""
+    parts = [p.strip() for p in label.split(">")]
+    name, ancestors = parts[-1], parts[:-1]
+    hs = headings(nb)
+    places = []
+    for k, (cell, level, text) in enumerate(hs):
+        if not _names(text, name):
+            continue
+        if ancestors:
+            above = [h for h in hs[:k] if h[1] < level]
+            enclosing = []
+            for h in above:                       # the chain of open headings above this one
+                while enclosing and enclosing[-1][1] >= h[1]:
+                    enclosing.pop()
+                enclosing.append(h)
+            if not all(any(_names(t, a) for _, _, t in enclosing) for a in ancestors):
+                continue
+        end = next((h[0] for h in hs[k + 1:] if h[1] <= level and h[0] > cell), None)
+        stop = (lambda j, end=end: end is not None and j >= end)
+        places.append(([cell, *_follow(nb, cell, stop)], cell))
+    if not places and not ancestors:
+        for i, c in enumerate(nb.cells):
+            if c.get("cell_type") == "code" and _names(_comment_heading(c.source), name):
+                places.append(([i, *_follow(nb, i, lambda j: _is_heading_cell(nb.cells[j])
+                                            or bool(markers(nb.cells[j].source))
+                                            or _names(_comment_heading(nb.cells[j].source), name))], i))
+    return places
+
+
+def locate(nb, item_id: str, styles: tuple[str, ...] = STYLES, labels: tuple[str, ...] = ()) -> Found:
+    """The cells that answer `item_id`: the first of `styles` that finds it; failing those, any
+    other style (then `certain` is False and `note` says so)."""
+    if nb is None:
+        return Found(item_id, note="no notebook")
+    labels = list(labels) or [item_id]
+    tried = list(styles) + [s for s in STYLES if s not in styles]
+    for n, style in enumerate(tried):
+        found = _one(nb, item_id, style, labels)
+        if found:
+            if n >= len(styles):
+                found.certain = False
+                found.note = (f"found by {style}, not by the {'/'.join(styles)} the assignment names"
+                              + (f"; {found.note}" if found.note else ""))
+            return found
+    return Found(item_id)
+
+
+def item(nb, it) -> Found:
+    """An assignment item's cells, as its toml's `locate` says (grader.config.Locate)."""
+    return locate(nb, it.id, it.locate.style, it.locate.labels)
+
+
+def _one(nb, item_id: str, style: str, labels: list[str]) -> Found:
+    if style == "tag":
+        cells = by_tag(nb, labels)
+        return Found(item_id, cells, cells, "tag", True) if cells else Found(item_id)
+    if style == "marker":
+        cells, marked = by_marker(nb, labels)
+        return Found(item_id, cells, marked, "marker", True) if cells else Found(item_id)
+    places = [p for lab in labels for p in by_heading(nb, lab)]
+    if not places:
+        return Found(item_id)
+    if len(places) == 1:
+        return Found(item_id, places[0][0], [places[0][1]], "heading", True)
+    cells = sorted({i for cs, _ in places for i in cs})
+    return Found(item_id, cells, sorted({h for _, h in places}), "heading", False,
+                 f"{len(places)} headings name it (cells {', '.join(str(h) for _, h in places)})")
+
+
+def text_of(nb, found: Found, limit: int = 4000) -> str:
+    """The markdown answer text of a located item (without the marker or heading line itself)."""
+    parts = []
+    for i in found.cells:
+        c = nb.cells[i]
+        if c.get("cell_type") != "markdown":
+            continue
+        src = c.source
+        if i in found.marked:
+            src = "\n".join(ln for ln in src.splitlines()
+                            if not (markers(ln) or _MD_HEADING.match(ln) or _BOLD_LINE.match(ln)))
+        if src.strip():
+            parts.append(src.strip())
+    return "\n\n".join(parts)[:limit]
