@@ -359,3 +359,20 @@ def test_marks_database_is_wal_and_one_row_per_item(batch):
         assert len(keys) == len(set(keys)) > 0
     finally:
         con.close()
+
+
+def test_a_broken_or_odd_notebook_is_shown_as_such_never_a_crash(batch, tmp_path):
+    import shutil
+    a, out = batch
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    (copy / "dave" / report.SUBMITTED).write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "source": ["### [Q7] energy\n", "see below"], "metadata": {"tags": 5}},
+        {"cell_type": "code", "metadata": [], "source": "plot()", "outputs": [
+            {"output_type": "stream", "text": ["a\n", "b\n"]}, 3,
+            {"output_type": "display_data", "data": {"image/png": "bm90IGEgcG5n"}}]}, 7]}))
+    (copy / "erin" / report.SUBMITTED).write_text("{ not json")
+    marking.marksheet(copy, JEM)
+    dave = (copy / "dave" / marking.PAGE).read_text()
+    assert "see below" in dave and "a\nb" in dave and "<img" not in dave.split('id="item-Q7"')[1].split("</section>")[0]
+    assert "No notebook in this submission" in (copy / "erin" / marking.PAGE).read_text()

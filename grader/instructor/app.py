@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -106,6 +107,14 @@ def build(out: Path, names: bool = False, marker: str | None = None,
         return HTMLResponse(pages.page(template, app=True, assignment=b.assignment, home="/", progress=progress,
                                        **ctx))
 
+    def graded(request: Request):
+        """(k, the submission) a URL names, or a 404."""
+        k = request.path_params["k"]
+        try:
+            return k, b.get(k)
+        except LookupError as e:
+            raise HTTPException(404, str(e)) from None
+
     def image_src(k: int):
         return lambda cell, n, mime, img: f"/img/{k}/{cell}/{n}/{mime.split('/')[1]}"
 
@@ -128,11 +137,7 @@ def build(out: Path, names: bool = False, marker: str | None = None,
         return html_page("index.html", title="marking", view="index", questions=questions, subs=subs)
 
     def submission(request: Request):
-        k = request.path_params["k"]
-        try:
-            g = b.get(k)
-        except LookupError as e:
-            return HTMLResponse(str(e), status_code=404)
+        k, g = graded(request)
         nb, note = pages.notebook(g.folder)
         answers = pages.answers(b.assignment, g.result, nb, image_src(k))
         with con() as c:
@@ -189,11 +194,7 @@ def build(out: Path, names: bool = False, marker: str | None = None,
             next=f"/q/{ids[at + 1]}" if at + 1 < len(ids) else None, next_id=ids[at + 1] if at + 1 < len(ids) else "")
 
     def notebook(request: Request):
-        k = request.path_params["k"]
-        try:
-            g = b.get(k)
-        except LookupError as e:
-            return HTMLResponse(str(e), status_code=404)
+        k, g = graded(request)
         nb, note = pages.notebook(g.folder)
         cells = [render.cell(nb, i, image_src(k)) for i in range(len(nb.cells))] if nb is not None else []
         return html_page("notebook.html", title=f"{b.label(k)}: notebook", view="notebook", k=k, label=b.label(k),
@@ -201,10 +202,7 @@ def build(out: Path, names: bool = False, marker: str | None = None,
 
     def image(request: Request):
         p = request.path_params
-        try:
-            g = b.get(p["k"])
-        except LookupError:
-            return Response(status_code=404)
+        _, g = graded(request)
         nb, _ = pages.notebook(g.folder)
         mime = f"image/{p['kind']}"
         img = render.stored_image(nb, p["cell"], p["out"], mime) if nb is not None else None
@@ -217,10 +215,7 @@ def build(out: Path, names: bool = False, marker: str | None = None,
 
     def attached(request: Request):
         p = request.path_params
-        try:
-            g = b.get(p["k"])
-        except LookupError:
-            return Response(status_code=404)
+        _, g = graded(request)
         names = {a.name for a in pages.attachments(g.folder)}
         if p["name"] not in names:
             return Response(status_code=404)

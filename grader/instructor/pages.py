@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,10 +82,31 @@ def _read(path: str, mtime: float):
     """A notebook, read once per version of the file (the app's pages and images share it)."""
     if not mtime:
         return None
-    try:
-        return nbformat.read(path, as_version=4)
+    try:      # not validated against the schema (a fifth of a second for forty figures): rendered defensively
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        doc = json.loads(text)
+        if doc.get("nbformat") != 4:
+            doc = nbformat.convert(nbformat.reader.reads(text), 4)
+        return nbformat.from_dict(_tidy(doc))
     except Exception:  # noqa: BLE001 - an unreadable notebook is shown as such, never a crash
         return None
+
+
+def _tidy(nb):
+    """The shapes the locator and the renderer read, whatever the file held: text sources,
+    dict metadata, a list of text tags, a list of outputs."""
+    cells = [c for c in nb.get("cells", []) if isinstance(c, dict)]
+    for c in cells:
+        src = c.get("source", "")
+        c["source"] = "".join(map(str, src)) if isinstance(src, list) else str(src)
+        c["cell_type"] = c.get("cell_type") if c.get("cell_type") in {"code", "markdown", "raw"} else "raw"
+        meta = c.get("metadata") if isinstance(c.get("metadata"), dict) else {}
+        tags = meta.get("tags", [])
+        meta["tags"] = [str(t) for t in tags] if isinstance(tags, list) else []
+        c["metadata"] = meta
+        c["outputs"] = [o for o in c.get("outputs", []) if isinstance(o, dict)] if isinstance(c.get("outputs"), list) else []
+    nb["cells"] = cells
+    return nb
 
 
 def where(found: locate.Found, spec: Item) -> str:
