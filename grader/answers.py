@@ -22,8 +22,11 @@ def extract(nb, item, limit: int = 4000) -> str:
     found = locate.item(nb, item, every=True) if hasattr(item, "locate") else locate.locate(nb, item, every=True)
     if not found:
         return ""
-    text = PLACEHOLDER.sub("", locate.text_of(nb, found, limit)).strip()
-    return text or printed(nb, found.cells, limit)
+    text = PLACEHOLDER.sub("", locate.text_of(nb, found, limit)).strip() or printed(nb, found.cells, limit)
+    figures = sum(1 for i in found.cells for o in nb.cells[i].get("outputs", [])
+                  if any(k.startswith("image/") for k in (o.get("data") or {})))
+    return text or (f"({figures} figure{'s' if figures > 1 else ''} in the notebook, cell "
+                    f"{', '.join(map(str, found.cells))})" if figures else "")
 
 
 def terminal_text(text: str) -> str:
@@ -47,7 +50,9 @@ def output_text(output) -> str:
     if kind == "error":
         return terminal_text("\n".join(output.get("traceback") or [f"{output.get('ename')}: {output.get('evalue')}"]))
     data = output.get("data") or {}
-    return terminal_text(_joined(data.get("text/plain", ""))) if "text/plain" in data else ""
+    if "text/plain" not in data or any(k.startswith("image/") for k in data):   # "<Figure size 640x480 ...>"
+        return ""
+    return terminal_text(_joined(data["text/plain"]))
 
 
 def _joined(v) -> str:
@@ -55,13 +60,15 @@ def _joined(v) -> str:
 
 
 def printed(nb, cells: list[int], limit: int = 4000) -> str:
-    """What the code cells printed as submitted (streams and text results, no errors)."""
+    """What the code cells printed as submitted: stdout and text results (no errors, nor the
+    libraries' warnings on stderr)."""
     parts = []
     for i in cells:
         c = nb.cells[i]
         if c.get("cell_type") != "code":
             continue
-        text = "".join(output_text(o) for o in c.get("outputs", []) if o.get("output_type") != "error").strip()
+        text = "".join(output_text(o) for o in c.get("outputs", [])
+                       if o.get("output_type") != "error" and o.get("name") != "stderr").strip()
         if text:
             parts.append(text)
     text = "\n\n".join(parts)

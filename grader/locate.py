@@ -258,17 +258,29 @@ def _lists_several(cell) -> bool:
     return any(_LISTED.match(re.sub(r"[*_`]", "", m.group(2)).strip().lower()) for m in _MD_HEADING.finditer(cell.source))
 
 
+def _unmarked(line: str) -> str:
+    """A line without its leading marker: "**[Q4]** The loss fell" -> "The loss fell"."""
+    m = _MARKER_LINE.match(line)
+    return re.sub(r"^[*_:.\s-]+", "", line[m.end():]) if m and markers(line) else line
+
+
 def text_of(nb, found: Found, limit: int = 4000) -> str:
-    """The markdown answer text of a located item (without the marker or heading line itself)."""
-    parts = []
-    for i in found.cells:
-        c = nb.cells[i]
-        if c.get("cell_type") != "markdown":
-            continue
-        src = c.source
-        if i in found.marked:
-            src = "\n".join(ln for ln in src.splitlines()
-                            if not (markers(ln) or _MD_HEADING.match(ln) or _BOLD_LINE.match(ln)))
-        if src.strip():
-            parts.append(src.strip())
+    """The markdown answer text of a located item, without the marker or heading lines (often the
+    handout's prompt, "**[Q6]** Comment on the generated images."), unless the student's words are
+    on those lines and nowhere else ("**[Q4]** The loss fell from 2.2 to 1.9")."""
+    for keep_marked_lines in (False, True):
+        parts = []
+        for i in found.cells:
+            c = nb.cells[i]
+            if c.get("cell_type") != "markdown":
+                continue
+            src = c.source
+            if i in found.marked:
+                src = "\n".join(_unmarked(ln) if keep_marked_lines else ln for ln in src.splitlines()
+                                if not (_MD_HEADING.match(ln) or _BOLD_LINE.match(ln)
+                                        or (markers(ln) and not keep_marked_lines)))
+            if src.strip():
+                parts.append(src.strip())
+        if parts:
+            break
     return "\n\n".join(parts)[:limit]

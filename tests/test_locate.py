@@ -193,12 +193,17 @@ def test_answers_are_the_words_or_else_what_the_cells_printed():
     log = code("# [Q4]/[Q5] train\nhistory = train_loop(model, 20)")
     log.outputs = [new_output("stream", name="stdout",
                               text="Epoch 1/20\n1/5 [==>..]\r5/5 [=====] - loss: 2.1\x1b[0m\nepoch 20: loss 0.41\n"),
+                   new_output("stream", name="stderr", text="W0000 oneDNN custom operations are on\n"),
                    new_output("error", ename="KeyboardInterrupt", evalue="", traceback=["stopped"])]
-    n = nb(log, md("### [Q5] Accuracy\n\nYOUR ANSWER HERE\n\n0.61 on the test set."))
+    fig = code("# [Q7]\nplot_energy()")
+    fig.outputs = [new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480>"})]
+    n = nb(log, md("### [Q5] Accuracy\n\nYOUR ANSWER HERE\n\n0.61 on the test set."), md("**[Q6]** Dropout: 0.63."), fig)
     q4 = Item(id="Q4", points=7, manual=True, locate=Locate(style=("marker",)))
     assert answers.extract(n, q4) == "Epoch 1/20\n5/5 [=====] - loss: 2.1\nepoch 20: loss 0.41"
     assert answers.extract(n, "Q5") == "0.61 on the test set."
-    assert answers.extract(n, "Q6") == "" and answers.extract(None, q4) == ""
+    assert answers.extract(n, "Q6") == "Dropout: 0.63."                 # the words on the marker's own line
+    assert answers.extract(n, "Q7") == "(1 figure in the notebook, cell 3)"         # not its "<Figure size ...>"
+    assert answers.extract(n, "Q8") == "" and answers.extract(None, q4) == ""
 
 
 def test_the_assignments_own_notebooks_answer_where_their_tomls_say():
