@@ -129,6 +129,24 @@ def output(o, cell: int, n: int, src: ImageSrc) -> tuple[str, int]:
     return (_text_block(text, "result"), 0) if text else ("", 0)
 
 
+def _merged(outputs: list) -> list[tuple[int, dict]]:
+    """(index, output), consecutive prints to one stream joined as Jupyter shows them (a
+    training log is one block, not one per epoch); the index stays the first's, for images."""
+    out: list[tuple[int, dict]] = []
+    for n, o in enumerate(outputs):
+        prev = out[-1][1] if out else None
+        if (prev is not None and o.get("output_type") == "stream" == prev.get("output_type")
+                and o.get("name") == prev.get("name")):
+            out[-1] = (out[-1][0], {**prev, "text": _text(prev.get("text")) + _text(o.get("text"))})
+        else:
+            out.append((n, o))
+    return out
+
+
+def _text(v) -> str:
+    return "".join(map(str, v)) if isinstance(v, list) else str(v or "")
+
+
 def cell(nb, i: int, src: ImageSrc = inline, marked: bool = False) -> Cell:
     c = nb.cells[i]
     kind = c.get("cell_type", "raw")
@@ -139,7 +157,7 @@ def cell(nb, i: int, src: ImageSrc = inline, marked: bool = False) -> Cell:
     if kind != "code":
         return Cell(i, kind, f"<pre>{html.escape(source)}</pre>", marked=marked)
     outs, figures = [], 0
-    for n, o in enumerate(c.get("outputs", []) or []):
+    for n, o in _merged(c.get("outputs", []) or []):
         h, f = output(o, i, n, src)
         if h:
             outs.append(h)
