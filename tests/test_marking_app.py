@@ -30,22 +30,30 @@ CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 JEM = "jem-cifar10"
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (ci/setup.sh)")
+pytestmark = [pytest.mark.slow,       # a browser and a server: ~15-35 s for the module
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (ci/setup.sh)")]
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def figure(i: int) -> dict:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    f = Figure(figsize=(4, 3), dpi=80)
-    FigureCanvasAgg(f)
-    ax = f.subplots()
-    ax.plot([0, i, (2 * i) % 7])
-    ax.set_title(f"figure {i}")
+    """A 320x240 PNG plot-like figure, different for each i (PIL: matplotlib takes ~10 s for 41)."""
+    import random
+
+    from PIL import Image, ImageDraw
+    rng = random.Random(i)
+    img = Image.new("RGB", (320, 240), "white")
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((30, 20, 310, 220), outline="black")
+    pts = [(30 + 7 * k, 120 + int(80 * rng.uniform(-1, 1) * (1 - k / 45))) for k in range(41)]
+    draw.line(pts, fill=(31, 119, 180), width=2)
+    for _ in range(3000):                           # a scatter: as heavy as a real figure (~20 KB)
+        x, y = rng.randrange(31, 310), rng.randrange(21, 220)
+        draw.point((x, y), fill=(rng.randrange(256), 127, 14))
+    draw.text((120, 4), f"figure {i}", fill="black")
     buf = io.BytesIO()
-    f.savefig(buf, format="png")
+    img.save(buf, format="PNG")
     return new_output("display_data", data={"image/png": base64.b64encode(buf.getvalue()).decode(),
-                                            "text/plain": "<Figure>"})
+                                            "text/plain": "<Figure size 320x240 with 1 Axes>"})
 
 
 def notebook(*cells):

@@ -58,7 +58,7 @@ class Panel {
   check() {
     const v = this.value("points");
     let why = "";
-    if (v === undefined) why = `“${this.points.value}” is not a number: not saved`;
+    if (v === undefined) why = "not a number: not saved";
     else if (v !== null && (v < 0 || v > this.max + 1e-9)) why = `${fmt(v)} is outside 0..${fmt(this.max)}: not saved`;
     this.points.classList.toggle("invalid", !!why);
     this.points.setAttribute("aria-invalid", why ? "true" : "false");
