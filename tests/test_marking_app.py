@@ -181,6 +181,7 @@ def test_points_and_a_comment_are_there_after_a_reload(page, batch):
 def test_two_markers_at_once_lose_nothing(browser, server, batch):
     _, out = batch
     a, b = browser.new_context(base_url=server), browser.new_context(base_url=server)
+    a.add_init_script("localStorage.setItem('grader-marker', 'ana')")       # A set her name; B did not
     pa, pb = a.new_page(), b.new_page()
     pa.goto("/s/4")
     pb.goto("/s/4")                                  # both pages show the submission unmarked
@@ -203,12 +204,16 @@ def test_two_markers_at_once_lose_nothing(browser, server, batch):
     pb.goto("/s/5")
     saved(enter(pa, "Q7", "1"))
     enter(pb, "Q7", "3")
-    sync_api.expect(panel(pb, "Q7").locator(".msg")).to_contain_text("changed the points meanwhile to “1”")
+    sync_api.expect(panel(pb, "Q7").locator(".msg")).to_contain_text("ana changed the points meanwhile to “1”")
     sync_api.expect(panel(pb, "Q7").locator("input.points")).to_have_value("1")
     assert stored(out)[("erin", "Q7")].points == 1
     enter(pb, "Q7", "3")                            # entered again over what is shown now: it replaces it
     saved(panel(pb, "Q7"))
-    assert stored(out)[("erin", "Q7")].points == 3
+    assert (stored(out)[("erin", "Q7")].points, stored(out)[("erin", "Q7")].marker) == (3, "tester")
+    with marks.opened(out) as con:                  # who changed what, and when
+        log = con.execute("SELECT marker, value FROM log WHERE submission = 'erin' AND item = 'Q7' AND what = 'points' "
+                          "ORDER BY at").fetchall()
+    assert log == [("ana", "1"), ("tester", "3")]
     a.close()
     b.close()
 

@@ -16,6 +16,7 @@ import getpass
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -99,13 +100,13 @@ def build(out: Path, names: bool = False, marker: str | None = None,
         return marks.opened(b.out)
 
     def who(request: Request) -> str:
-        return (request.headers.get("x-marker") or b.marker)[:80]
+        return (unquote(request.headers.get("x-marker", "")).strip() or b.marker)[:80]
 
     def html_page(template: str, **ctx) -> HTMLResponse:
         with con() as c:
             progress = _progress(b, c)["overall"]
         return HTMLResponse(pages.page(template, app=True, assignment=b.assignment, home="/", progress=progress,
-                                       **ctx))
+                                       marker=b.marker, **ctx))
 
     def graded(request: Request):
         """(k, the submission) a URL names, or a 404."""
