@@ -25,8 +25,8 @@ def extract(nb, item, limit: int = 4000) -> str:
     text = PLACEHOLDER.sub("", locate.text_of(nb, found, limit)).strip() or printed(nb, found.cells, limit)
     figures = sum(1 for i in found.cells for o in nb.cells[i].get("outputs", [])
                   if any(k.startswith("image/") for k in (o.get("data") or {})))
-    return text or (f"({figures} figure{'s' if figures > 1 else ''} in the notebook, cell "
-                    f"{', '.join(map(str, found.cells))})" if figures else "")
+    cells = f"cell{'s' if len(found.cells) > 1 else ''} {', '.join(map(str, found.cells))}"
+    return text or (f"({figures} figure{'s' if figures > 1 else ''} in the notebook, {cells})" if figures else "")
 
 
 def terminal_text(text: str) -> str:
