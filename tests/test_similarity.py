@@ -88,7 +88,9 @@ def test_untouched_skeletons_score_zero_and_code_pasted_into_one_counts(slug, tm
     untouched = score[skel.name, other.name]
     assert (untouched.score, untouched.shared, untouched.regions) == (0, 0, [])
     assert sim.own[0] == sim.own[1] == 0
-    assert score[pasted.name, solution.name].score > 0.5
+    independent = {x.name for x in originals(slug)}
+    assert score[pasted.name, solution.name].score > max(p.score for (x, y), p in score.items()
+                                                         if x in independent and y in independent)
     assert score[skel.name, pasted.name].score == score[other.name, pasted.name].score == 0
 
 
@@ -107,9 +109,10 @@ def test_a_skeleton_the_grader_was_never_given_does_not_count():
     without = similarity.compare(plain)
     unseen = similarity.compare(padded)
     assert unseen.shared_over < len(padded)
-    assert max(p.score for p in unseen.pairs) <= max(p.score for p in without.pairs) + 0.05
-    # without the batch's threshold the course code would make every pair a near copy
-    assert min(p.score for p in similarity.compare(padded, max_share=len(padded)).pairs) > 0.5
+    assert max(p.score for p in unseen.pairs) <= max(p.score for p in without.pairs)
+    # without the batch's threshold the course code would make every pair look copied
+    assert min(p.score for p in similarity.compare(padded, max_share=len(padded)).pairs) > \
+        max(p.score for p in without.pairs)
 
 
 _NAMES = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
@@ -125,7 +128,7 @@ def _codes(slug: str):
     return _READ[slug]
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), slug=st.sampled_from(SLUGS))
 def test_random_renaming_and_reordering_keep_a_copy_above_every_independent_pair(data, slug):
     files, cells, codes, given_code, keep = _codes(slug)
@@ -179,19 +182,23 @@ def test_similarity_command_writes_the_csv_and_an_escaped_page(tmp_path):
 
 @pytest.mark.slow
 def test_grade_with_similarity_writes_beside_grades_csv(tmp_path, tmp_path_factory):
-    """Two submissions of denoising's session batch graded again (resumed: no kernel) with
-    --similarity: similarity.csv lands in the grade folder and joins grades.csv on `submission`."""
+    """A folder of two submissions of denoising's session batch graded again (resumed: no
+    kernel) with --similarity: similarity.csv lands in the grade folder, and its names are
+    grades.csv's `submission` column."""
     b = graded(DENOISING, tmp_path_factory)
-    out = tmp_path / "out"
+    out, subs = tmp_path / "out", tmp_path / "subs"
     shutil.copytree(b.out, out)
+    subs.mkdir()
     example = b.a.directory / "examples" / "zip-decoder-stride.zip"
-    r = CliRunner().invoke(app, ["grade", DENOISING, str(b.a.reference_path), str(example), "--out", str(out),
-                                 "--device", "cpu", "--similarity"])
+    for p in (b.a.reference_path, example):
+        shutil.copy2(p, subs / p.name)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")}
+    r = CliRunner().invoke(app, ["grade", DENOISING, str(subs), "--out", str(out), "--device", "cpu", "--similarity"])
     assert r.exit_code == 0, r.output
     grades = pd.read_csv(out / "grades.csv")
     table = pd.read_csv(out / similarity.CSV)
+    assert len(grades) == 2 and {p: p.stat().st_mtime_ns for p in out.glob("*/result.json")} == before
     assert len(table) == 1 and {table.a[0], table.b[0]} == set(grades.submission)
     assert table.score[0] > 0.5 and json.loads(table.regions[0])
     assert (out / similarity.HTML).is_file()
     assert similarity.closest(out, example.name) == [(b.a.reference_path.name, table.score[0])]
-

@@ -269,22 +269,17 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 def kgrams(code: Code, k: int = K) -> tuple[np.ndarray, np.ndarray]:
     """Every k-gram's hash and its first token's index, no k-gram crossing a unit."""
-    ids = np.fromiter((_token_id(t) for t in code.tokens), dtype=np.uint64, count=len(code.tokens))
-    hashes, starts = [], []
-    base = np.uint64(0x100000001B3)
-    with np.errstate(over="ignore"):
-        for a, b in code.units:
-            n = b - a - k + 1
-            if n <= 0:
-                continue
-            h = np.zeros(n, dtype=np.uint64)
-            for j in range(k):
-                h = h * base + ids[a + j:a + j + n]
-            hashes.append(_mix(h))
-            starts.append(np.arange(a, a + n))
-    if not hashes:
+    n = len(code.tokens) - k + 1
+    if n <= 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
-    return np.concatenate(hashes), np.concatenate(starts)
+    ids = np.fromiter((_token_id(t) for t in code.tokens), dtype=np.uint64, count=len(code.tokens))
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            h = h * np.uint64(0x100000001B3) + ids[j:j + n]
+    unit = np.repeat(np.arange(len(code.units)), [b - a for a, b in code.units])
+    starts = np.flatnonzero(unit[:n] == unit[k - 1:])
+    return _mix(h[starts]), starts
 
 
 def winnow(hashes: np.ndarray, starts: np.ndarray, code: Code, w: int = W, k: int = K) -> np.ndarray:

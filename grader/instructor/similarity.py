@@ -205,8 +205,8 @@ def regions(ca: Code, fa: dict, cb: Code, fb: dict, common: list[int], k: int, w
             spans.append([pa, pa + k, pb, pb + k])
     found: list[Region] = []
     for a0, a1, b0, b1 in spans:
-        r = Region(ca.sources[ca.where[a0]].label, (min(ca.lines[a0:a1]), max(ca.lines[a0:a1])),
-                   cb.sources[cb.where[b0]].label, (min(cb.lines[b0:b1]), max(cb.lines[b0:b1])))
+        r = Region(ca.sources[ca.where[a0]].label, _lines(ca, a0, a1), cb.sources[cb.where[b0]].label,
+                   _lines(cb, b0, b1))
         prev = next((p for p in found if (p.a_source, p.b_source) == (r.a_source, r.b_source)
                      and _touch(p.a_lines, r.a_lines) and _touch(p.b_lines, r.b_lines)), None)
         if prev is None:
@@ -215,6 +215,13 @@ def regions(ca: Code, fa: dict, cb: Code, fb: dict, common: list[int], k: int, w
             prev.a_lines = (min(prev.a_lines[0], r.a_lines[0]), max(prev.a_lines[1], r.a_lines[1]))
             prev.b_lines = (min(prev.b_lines[0], r.b_lines[0]), max(prev.b_lines[1], r.b_lines[1]))
     return found
+
+
+def _lines(code: Code, start: int, end: int) -> tuple[int, int]:
+    """The lines of tokens start..end in the source of the first (a run of statements can go on
+    into the next cell)."""
+    lines = [ln for ln, w in zip(code.lines[start:end], code.where[start:end]) if w == code.where[start]]
+    return min(lines), max(lines)
 
 
 def _touch(x: tuple[int, int], y: tuple[int, int]) -> bool:
