@@ -121,7 +121,9 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
           times_csv: Optional[Path] = typer.Option(None, "--times", help="CSV submission,submitted_at (ISO-8601 "
                                                    "with timezone): late penalties by the assignment's late policy"),
           deadline: Optional[str] = typer.Option(None, "--deadline", help="replaces the late policy's deadline, e.g. "
-                                                 "2023-04-14T23:59:00+08:00; without --times, files' mtimes")) -> None:
+                                                 "2023-04-14T23:59:00+08:00; without --times, files' mtimes"),
+          similarity: bool = typer.Option(False, "--similarity", help="then compare every pair: "
+                                          "OUT/similarity.csv and OUT/similarity.html")) -> None:
     """Grade submissions: DIR/grades.csv, and DIR/<name>/{result.json,feedback.md,executed.ipynb}."""
     from .instructor import times as submission_times
     a = _assignment(slug)
@@ -142,6 +144,8 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
     if when is not None and a.late is None:
         console.print(f"[yellow]{a.slug} has no late policy: minutes_late recorded, no penalty[/yellow]")
     console.print(f"wrote {out / 'grades.csv'}")
+    if similarity:
+        instructor.report_similarity(a, batch.expand(paths), out)
 
 
 def _sandbox_line() -> None:

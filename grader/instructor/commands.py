@@ -1,18 +1,21 @@
-"""The instructor's commands after grading: mark, marksheet, merge, export gradescope|canvas.
+"""The instructor's commands after grading: mark, marksheet, merge, similarity, export gradescope|canvas.
 
 Kept apart from cli.py (which registers them with `register(app)`) so that the commands
 grading depends on and the ones that carry marks and grades elsewhere change separately."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from .. import assignment as assignments
+from .. import batch
 from ..config import ConfigError
-from . import canvas, gradescope, marking, times
+from . import canvas, gradescope, marking, similarity, times
 
 console = Console()
 export_app = typer.Typer(no_args_is_help=True, help="Autograders and gradebooks for other systems.")
@@ -71,6 +74,34 @@ def mark(out_dir: Path = typer.Argument(..., help="a `grader grade --out` folder
     app.serve(out_dir, host, port, names, marker)
 
 
+def similarity_(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: .ipynb, .py, .zip or folders "
+                                                                  "(a folder of submissions means each one in it)"),
+                out: Path = typer.Option(..., "--out", help="where similarity.csv and similarity.html go"),
+                max_share: Optional[int] = typer.Option(None, "--max-share", help="a passage in more submissions "
+                                                        "than this is shared code (default 10, or half a batch "
+                                                        "of fewer than 20)"),
+                top: int = typer.Option(200, "--top", help="pairs shown in similarity.html")) -> None:
+    """Which submissions share code beyond the skeleton: OUT/similarity.csv (every pair) and
+    OUT/similarity.html (the pairs ranked, with their matched passages side by side)."""
+    report_similarity(_get(slug), batch.expand(paths), out, max_share, top)
+
+
+def report_similarity(a, paths: list[Path], out: Path, max_share: int | None = None,
+                      top: int = 200) -> None:
+    """Run it and say what it found (also after `grader grade --similarity`)."""
+    sim = similarity.run(a, paths, out, max_share, top)
+    for msg in sim.notes:
+        console.print(f"shared code not read, so not discounted: {msg}", style="yellow", markup=False, highlight=False)
+    for c in sim.codes:
+        for msg in c.problems:
+            console.print(f"{c.name}: {msg}", style="yellow", markup=False, highlight=False)
+    table = Table("score", "a", "b", "passages", title=f"most similar of {len(sim.names)} submissions")
+    for p in [p for p in sim.pairs if p.score][:10]:     # names as text: a file may be called "[red]"
+        table.add_row(f"{p.score:.2f}", Text(sim.names[p.a]), Text(sim.names[p.b]), str(len(p.regions)))
+    console.print(table)
+    console.print(f"wrote {out / similarity.CSV} and {out / similarity.HTML}", highlight=False)
+
+
 @export_app.command("gradescope")
 def export_gradescope(slug: str, out: Path = typer.Option(Path("."), "--out", help="folder for autograder.zip"),
                       visibility: str = typer.Option("after_published", "--visibility",
@@ -123,4 +154,5 @@ def register(app: typer.Typer) -> None:
     app.command("marksheet")(marksheet)
     app.command("merge")(merge)
     app.command("mark")(mark)
+    app.command("similarity")(similarity_)
     app.add_typer(export_app, name="export")
