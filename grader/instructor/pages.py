@@ -149,7 +149,8 @@ def similar(out: Path, names: dict[str, int], labels: dict[int, str], submission
     table = _similarity(str(out / SIMILARITY), _mtime(out / SIMILARITY))
     if table is None:
         return []
-    rows = table[(table["a"] == submission) | (table["b"] == submission)].sort_values("score", ascending=False)
+    rows = table[((table["a"] == submission) | (table["b"] == submission)) & (table["score"] > 0)]
+    rows = rows.sort_values("score", ascending=False)
     found = []
     for a, b, score in rows[["a", "b", "score"]].itertuples(index=False):
         other = b if a == submission else a
