@@ -1,4 +1,4 @@
-"""The instructor's commands after grading: marksheet, merge, similarity, export gradescope|canvas.
+"""The instructor's commands after grading: mark, marksheet, merge, similarity, export gradescope|canvas.
 
 Kept apart from cli.py (which registers them with `register(app)`) so that the commands
 grading depends on and the ones that carry marks and grades elsewhere change separately."""
@@ -44,14 +44,34 @@ def marksheet(slug: str, out_dir: Path = typer.Argument(..., help="a `grader gra
     console.print(f"wrote {path} and {len(pages)} page(s): start at {pages[0]}", highlight=False)
 
 
-def merge(out_dir: Path = typer.Argument(..., help="the `grader grade --out` folder the sheet was made from"),
-          sheet: Path = typer.Argument(..., help="the filled marking sheet")) -> None:
-    """Fold the markers' points into each result.json (re-signed) and rewrite grades.csv."""
+def merge(out_dir: Path = typer.Argument(..., help="the `grader grade --out` folder the marks are for"),
+          sheet: Optional[Path] = typer.Argument(None, help="a filled marking sheet (default: the marks entered "
+                                                           "in `grader mark`, OUT_DIR/marks.sqlite)")) -> None:
+    """Fold the markers' points into each result.json (re-signed), grades.csv and feedback.md."""
     try:
         changed = marking.merge(out_dir, sheet)
     except marking.MarkError as e:
         _fail(str(e))
     console.print(f"merged: {len(changed)} result(s) rewritten; wrote {out_dir / 'grades.csv'}", highlight=False)
+
+
+def mark(out_dir: Path = typer.Argument(..., help="a `grader grade --out` folder"),
+         port: int = typer.Option(8000, "--port"),
+         host: str = typer.Option("127.0.0.1", "--host", help="0.0.0.0 lets other machines in (no login: "
+                                                               "only on a network you trust)"),
+         names: bool = typer.Option(False, "--names/--hide-names", help="show the submissions' names "
+                                                                         "(hidden by default)"),
+         marker: Optional[str] = typer.Option(None, "--marker", help="who is marking (default: your user name)")) -> None:
+    """Mark in the browser: each hand-marked item's answer beside its points, comment and rubric
+    (OUT_DIR/marks.sqlite); then `grader merge OUT_DIR` or the page's Merge button."""
+    from . import app
+    try:
+        marking.assignment_of(marking.load(out_dir))
+    except marking.MarkError as e:
+        _fail(str(e))
+    console.print(f"marking {out_dir} at http://{'127.0.0.1' if host in {'0.0.0.0', '::'} else host}:{port}/ "
+                  "(Ctrl+C stops; marks are saved as they are entered)", highlight=False)
+    app.serve(out_dir, host, port, names, marker)
 
 
 def similarity_(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: .ipynb, .py, .zip or folders "
@@ -133,5 +153,6 @@ def export_canvas(slug: str, out_dir: Path = typer.Argument(..., help="a `grader
 def register(app: typer.Typer) -> None:
     app.command("marksheet")(marksheet)
     app.command("merge")(merge)
+    app.command("mark")(mark)
     app.command("similarity")(similarity_)
     app.add_typer(export_app, name="export")

@@ -337,7 +337,7 @@ def count_gated_resnet_params(num_filters):
 ANSWERS = {"Q4": count_gated_resnet_params(N_FILTERS)}   # 2*2*128*64+64 + 2*2*128*128+128
 # END SOLUTION
 
-# %% tags=["train"]
+# %% tags=["train", "answer-P-C11", "answer-Q7"]
 train_ds = CalligraphyDataset(TRAIN_DIR, batch_size=32, shuffle=True, subset="train")
 val_ds = CalligraphyDataset(TRAIN_DIR, batch_size=32, subset="val")
 test_ds = CalligraphyDataset(TEST_DIR, batch_size=32)
@@ -353,7 +353,7 @@ test_bce = evaluate_bce(model, test_ds)
 print("test BCE after training:", test_bce)
 generated = generate_images(model, n_images=10, seed=0)
 
-# %% tags=["report"]
+# %% tags=["report", "answer-P-C9", "answer-P-C11", "answer-Q6"]
 import matplotlib.pyplot as plt
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3))
