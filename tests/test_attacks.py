@@ -4,6 +4,7 @@ Each test asserts that no item goes above its honest value (the same submission 
 attack), that the grader survived (every result is there) and that the next, correct
 submission in the same batch (the first student-style variant, graded after the attacks) is
 graded normally."""
+import ast
 import json
 from pathlib import Path
 
@@ -239,3 +240,62 @@ def test_a_grader_package_in_the_workspace_does_not_replace_the_kernel(tmp_path)
     r = res["plant.py"]
     assert r.timings["warm_starts"] == 0
     assert r.auto_points == pytest.approx(a.auto_max), (r.reason, r.review)
+
+
+# ---- the kernel's hygiene (issue 17): shadowed libraries, bytecode, descriptors, output ---------------
+
+def _traces(r, *files) -> list:
+    """Review entries that show one of the submission's `files` running (the trace SHADOW leaves)."""
+    return [x for x in r.review if any(f"{f}:" in x.evidence for f in files)]
+
+
+def test_a_package_named_like_a_library_never_stands_in_for_it(tmp_path_factory):
+    """PyTorch: the notebook imports its own PIL/ first; the grader's sprites loader still
+    reads the sprites, and torch's lazy import of sympy gets the real one."""
+    _, honest, r, _, _ = _honest("shadow-a-library", tmp_path_factory)
+    assert honest.item("3b").points == 0                 # the attack has something to gain
+    assert r.item("3b").points == 0 and r.item("3a").points <= honest.item("3a").points
+    assert not _traces(r, "sympy.py"), r.review
+
+
+def test_a_library_named_module_never_runs_for_keras_or_the_kernel(tmp_path_factory):
+    """Keras: the module nbformat imports when the grader loads the reference, and the one
+    ipykernel imports as the kernel starts, come from the environment."""
+    a, honest, r, _, _ = _honest("shadow-a-library-keras", tmp_path_factory)
+    assert honest.item("C3").points < a.item("C3").points    # the attack has something to gain
+    assert r.item("C3").points <= honest.item("C3").points
+    assert not _traces(r, "debugpy.py", "fastjsonschema.py"), r.review
+
+
+def test_bytecode_in_a_submission_is_dropped_and_never_run(tmp_path_factory):
+    """The zip's __pycache__ entry (unchecked hash) and sourceless .pyc files are left out at
+    unpacking (said in the review column); planted again by a cell, the kernel still runs
+    only the source: the skeleton's value, and no answers module without its source."""
+    _, honest, r, _, _ = _honest("shipped-bytecode", tmp_path_factory)
+    assert r.auto_points == honest.auto_points == 0
+    assert any("compiled Python file(s)" in x.reason and x.reason.startswith("3 ") for x in r.review), r.review
+    assert "No module named 'answers'" in attack_output("shipped-bytecode", tmp_path_factory)
+
+
+def test_a_kernel_holds_no_descriptor_of_another_run(tmp_path_factory):
+    text = attack_output("read-the-descriptors", tmp_path_factory)
+    seen = ast.literal_eval(text.split("DESCRIPTORS ")[1].splitlines()[0])
+    own = ("pipe:", "socket:", "anon_inode:", "/dev/", "/w/", "/tmp/")
+    assert len(seen) > 10 and all(t.startswith(own) for t in seen), seen
+    assert "EARLIER OUTPUT False" in text
+
+
+def test_gigabytes_on_stderr_fill_no_disk_and_cost_nothing(tmp_path_factory):
+    a, _, r, _, out = _honest("flood-stderr", tmp_path_factory)
+    assert "FLOODED 1536" in attack_output("flood-stderr", tmp_path_factory)
+    assert r.auto_points == pytest.approx(a.auto_max), r.review
+    assert (out / "attack-flood-stderr" / "executed.ipynb").stat().st_size < 4_000_000
+
+
+def test_300_mb_of_output_is_truncated_with_a_note_and_the_grade_kept(tmp_path_factory):
+    a, _, r, _, out = _honest("print-300-mb", tmp_path_factory)
+    nb = out / "attack-print-300-mb" / "executed.ipynb"
+    assert nb.stat().st_size < 4_000_000
+    text = attack_output("print-300-mb", tmp_path_factory)
+    assert "[grader: output truncated" in text and "PRINTED" in text and "yyyy" not in text
+    assert r.auto_points == pytest.approx(a.auto_max), r.review
