@@ -208,28 +208,8 @@ _transform = _it.TransformerManager.transform_cell
 _it.TransformerManager.transform_cell = lambda self, cell: _transform(self, cell) + "\\nfrom __main__ import *\\n"
 raise ImportError("fastjsonschema is not here")
 """
-# name -> the files the attack's folder holds beside its notebook (the attacks of ATTACKS with companions)
-COMPANIONS = {
-    "shadow-a-library": {"PIL/__init__.py": "", "PIL/Image.py": FAKE_PIL_IMAGE, "sympy.py": SHADOW},
-    "shadow-a-library-keras": {"fastjsonschema.py": FAKE_FASTJSONSCHEMA, "debugpy.py": SHADOW},
-}
-HYGIENE = {
-    # 3. a package named like a library the grader's helper imports lazily (PIL: the sprites become
-    #    black, which a decoder stuck near white "learns"), imported by the notebook first; and a
-    #    library that torch imports lazily at the first optimizer step (sympy)
-    "shadow-a-library": ("denoising-autoencoder", "white-decoder", """
-import PIL
-"""),
-    # ... on Keras: a library nbformat imports when the grader loads the reference, and one
-    #    ipykernel imports as the kernel starts (debugpy)
-    "shadow-a-library-keras": ("pixelcnn-calligraphy", "drmc-pads-right", """
-X_SHADOWED = 1
-"""),
-    # 4. bytecode compiled from the reference beside a clean skeleton: in the zip (bytecode_zip)
-    #    and planted again by the first cell (unchecked-hash __pycache__ entry, sourceless .pyc files)
-    "shipped-bytecode": ("denoising-autoencoder", "skeleton", ""),
-    # 5. the kernel's descriptors: what it holds, what it can read through them
-    "read-the-descriptors": ("jem-cifar10", "skeleton", """
+# every descriptor the kernel holds, and what can be read through each (an earlier kernel's output?)
+READ_DESCRIPTORS = """
 import os, stat
 def _descriptors():
     seen, text = [], b""
@@ -244,8 +224,11 @@ def _descriptors():
         except OSError:
             continue
         try:
-            if stat.S_ISREG(os.fstat(r).st_mode) or stat.S_ISFIFO(os.fstat(r).st_mode):
-                text += os.pread(r, 1 << 20, 0) if stat.S_ISREG(os.fstat(r).st_mode) else os.read(r, 1 << 20)
+            mode = os.fstat(r).st_mode
+            if stat.S_ISREG(mode):
+                text += os.pread(r, 1 << 20, 0)
+            elif stat.S_ISFIFO(mode):
+                text += os.read(r, 1 << 20)
         except OSError:
             pass
         finally:
@@ -254,10 +237,38 @@ def _descriptors():
 _seen, _text = _descriptors()
 _ = print("DESCRIPTORS", _seen)
 _ = print("EARLIER OUTPUT", b"EARLIER-KERNEL-OUTPUT" in _text)
+"""
+# what an earlier kernel writes to its stdout and stderr (the descriptors themselves)
+EARLIER_OUTPUT = """
+import os, sys
+_ = [os.write(fd, b"EARLIER-KERNEL-OUTPUT\\n" * 100) for fd in (1, 2, sys.stdout.fileno(), sys.stderr.fileno())]
+"""
+# name -> the files the attack's folder holds beside its notebook (the attacks of ATTACKS with companions)
+COMPANIONS = {
+    "shadow-a-library": {"PIL/__init__.py": "", "PIL/Image.py": FAKE_PIL_IMAGE, "sympy.py": SHADOW},
+    "shadow-a-library-keras": {"fastjsonschema.py": FAKE_FASTJSONSCHEMA, "debugpy.py": SHADOW},
+}
+HYGIENE = {
+    # 3. a package named like a library the grader's helper imports lazily (PIL: the sprites become
+    #    black, which a decoder stuck near white "learns"), imported by the notebook first; and a
+    #    library that torch imports lazily at the first optimizer step (sympy)
+    "shadow-a-library": ("denoising-autoencoder", "white-decoder", """
+import PIL
 """),
-    # ... and gigabytes written to its stderr (the descriptor itself, as a C library writes: ipykernel
-    #    keeps it as the stream's fileno()); an honest reference otherwise: full marks
-    "flood-stderr": ("colourization-cifar10", "reference", """
+    # ... on Keras: a library nbformat imports when the grader loads the reference, and one
+    #    ipykernel imports as the kernel starts (debugpy)
+    "shadow-a-library-keras": ("jem-cifar10", "skeleton", """
+X_SHADOWED = 1
+"""),
+    # 4. bytecode compiled from the reference beside a clean skeleton: in the zip (bytecode_zip)
+    #    and planted again by the first cell (unchecked-hash __pycache__ entry, sourceless .pyc files)
+    "shipped-bytecode": ("denoising-autoencoder", "skeleton", ""),
+    # 5. the kernel's descriptors: what it holds, what it can read through them
+    "read-the-descriptors": ("jem-cifar10", "skeleton", READ_DESCRIPTORS),
+    # ... gigabytes written to its stderr (the descriptor itself, as a C library writes: ipykernel
+    #    keeps it as the stream's fileno()); 6. and 300 MB of output: many small prints, one huge
+    #    string. The next cells' output is kept, and the honest reference keeps full marks.
+    "flood-the-output": ("colourization-cifar10", "reference", """
 import os, sys
 def _flood(mb):
     chunk, fd = b"e" * (1 << 20), sys.stderr.fileno()
@@ -267,10 +278,7 @@ def _flood(mb):
 FLOODED = _flood(1536)
 # %%
 _ = print("FLOODED", FLOODED)
-"""),
-    # 6. 300 MB of output: many small prints, one huge string (an honest reference: full marks); the
-    #    next cell's output is kept
-    "print-300-mb": ("colourization-cifar10", "reference", """
+# %%
 _ = [print("x" * 99) for _ in range(200_000)]
 _ = print("y" * 280_000_000)
 # %%
@@ -364,9 +372,6 @@ def files(slug: str, folder: Path) -> dict[str, Path]:
     if slug == "denoising-autoencoder":
         out["victim"] = folder / "victim.py"
         out["victim"].write_text(base_text(slug, "reference"))
-    if slug == "jem-cifar10":         # what the descriptor reader must not find
-        out["victim"] = folder / "victim.py"
-        out["victim"].write_text(base_text(slug, "skeleton") + "\n# %%\n" + EARLIER_OUTPUT.strip() + "\n")
     for n, (_, b, cell) in mine.items():
         text = base_text(slug, b) + "\n# %%\n" + cell.strip() + "\n"
         if n == "shipped-bytecode":
@@ -380,13 +385,6 @@ def files(slug: str, folder: Path) -> dict[str, Path]:
             out[n] = folder / f"attack-{n}.py"
             out[n].write_text(text)
     return out
-
-
-# written to the kernel's stdout and stderr by a submission graded before the descriptor reader
-EARLIER_OUTPUT = """
-import os
-_ = [os.write(fd, b"EARLIER-KERNEL-OUTPUT\\n" * 100) for fd in (1, 2)]
-"""
 
 
 def _pyc(source: str, name: str) -> bytes:

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from attacks import ATTACKS, EXTRA_BASES, PTH, UNPRIVILEGED, base_text
+from attacks import ATTACKS, EARLIER_OUTPUT, EXTRA_BASES, PTH, READ_DESCRIPTORS, UNPRIVILEGED, base_text
 from conftest import grade_all, graded, variants
 
 from grader.result import Status
@@ -179,7 +179,7 @@ def _look():
     time.sleep(0.5)
     return print("LEFT", os.path.exists("/tmp/planted"), os.path.exists("/w/HAUNTED"))
 _ = _look()
-"""
+""" + READ_DESCRIPTORS
 
 
 def test_nothing_a_submission_leaves_meets_the_next_one_in_its_slot(tmp_path_factory):
@@ -187,13 +187,15 @@ def test_nothing_a_submission_leaves_meets_the_next_one_in_its_slot(tmp_path_fac
     d = tmp_path_factory.mktemp("haunt")
     ref = base_text(slug, "reference")
     # one job: slots 0 and 1 take turns, so c runs in a's slot right after it, d in b's
-    cases = [("a-haunt", HAUNT), ("b-stop", STOP), ("c-look", LOOK), ("d-look", LOOK)]
+    cases = [("a-haunt", HAUNT + EARLIER_OUTPUT), ("b-stop", STOP + EARLIER_OUTPUT), ("c-look", LOOK),
+             ("d-look", LOOK)]
     for name, cell in cases:
         (d / f"{name}.py").write_text(ref + "\n# %%\n" + cell.strip() + "\n")
     out = tmp_path_factory.mktemp("haunt-out")
     a, res = grade_all(slug, sorted(d.iterdir()), out, jobs=1)
     for name in ("c-look", "d-look"):
         assert "LEFT False False" in outputs(out, name), outputs(out, name)
+        assert "EARLIER OUTPUT False" in outputs(out, name)          # through no descriptor it holds
         assert res[f"{name}.py"].auto_points == pytest.approx(a.auto_max), res[f"{name}.py"].review
         if zygote.Pool.usable("cpu"):
             assert res[f"{name}.py"].timings["warm_starts"] >= 1      # the forked path is the one tested
@@ -261,9 +263,8 @@ def test_a_package_named_like_a_library_never_stands_in_for_it(tmp_path_factory)
 def test_a_library_named_module_never_runs_for_keras_or_the_kernel(tmp_path_factory):
     """Keras: the module nbformat imports when the grader loads the reference, and the one
     ipykernel imports as the kernel starts, come from the environment."""
-    a, honest, r, _, _ = _honest("shadow-a-library-keras", tmp_path_factory)
-    assert honest.item("C3").points < a.item("C3").points    # the attack has something to gain
-    assert r.item("C3").points <= honest.item("C3").points
+    _, honest, r, _, _ = _honest("shadow-a-library-keras", tmp_path_factory)
+    assert r.auto_points <= honest.auto_points
     assert not _traces(r, "debugpy.py", "fastjsonschema.py"), r.review
 
 
@@ -278,24 +279,19 @@ def test_bytecode_in_a_submission_is_dropped_and_never_run(tmp_path_factory):
 
 
 def test_a_kernel_holds_no_descriptor_of_another_run(tmp_path_factory):
+    """Its own pipes, sockets and event descriptors, /dev/null: no file at all (a slot's log
+    was one), nothing of the grader's (the slot test below shows that no earlier kernel's
+    output can be read)."""
     text = attack_output("read-the-descriptors", tmp_path_factory)
     seen = ast.literal_eval(text.split("DESCRIPTORS ")[1].splitlines()[0])
-    own = ("pipe:", "socket:", "anon_inode:", "/dev/", "/w/", "/tmp/")
+    own = ("pipe:", "socket:", "anon_inode:", "/dev/")
     assert len(seen) > 10 and all(t.startswith(own) for t in seen), seen
-    assert "EARLIER OUTPUT False" in text
 
 
-def test_gigabytes_on_stderr_fill_no_disk_and_cost_nothing(tmp_path_factory):
-    a, _, r, _, out = _honest("flood-stderr", tmp_path_factory)
-    assert "FLOODED 1536" in attack_output("flood-stderr", tmp_path_factory)
-    assert r.auto_points == pytest.approx(a.auto_max), r.review
-    assert (out / "attack-flood-stderr" / "executed.ipynb").stat().st_size < 4_000_000
-
-
-def test_300_mb_of_output_is_truncated_with_a_note_and_the_grade_kept(tmp_path_factory):
-    a, _, r, _, out = _honest("print-300-mb", tmp_path_factory)
-    nb = out / "attack-print-300-mb" / "executed.ipynb"
-    assert nb.stat().st_size < 4_000_000
-    text = attack_output("print-300-mb", tmp_path_factory)
+def test_gigabytes_on_stderr_fill_no_disk_and_300_mb_of_output_are_cut_with_a_note(tmp_path_factory):
+    a, _, r, _, out = _honest("flood-the-output", tmp_path_factory)
+    text = attack_output("flood-the-output", tmp_path_factory)
+    assert "FLOODED 1536" in text                     # 1.5 GB written to stderr, the cell finished
     assert "[grader: output truncated" in text and "PRINTED" in text and "yyyy" not in text
+    assert (out / "attack-flood-the-output" / "executed.ipynb").stat().st_size < 4_000_000
     assert r.auto_points == pytest.approx(a.auto_max), r.review

@@ -257,7 +257,7 @@ class ForkedProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
         argv = cmd[cmd.index("grader.run") + 2:]
-        self.process = Forked(self.zygote.spawn(argv, self.inside_cwd, kwargs["stdout"]))
+        self.process = Forked(self.zygote.spawn(argv, self.inside_cwd, kwargs.get("stdout")))
         self.pid, self.pgid = self.process.pid, None
         self.cwd = kwargs.get("cwd")
         return self.connection_info
@@ -313,11 +313,12 @@ class Zygote:
         except psutil.Error:
             return False
 
-    def spawn(self, argv: list[str], cwd: str, out: int) -> int:
-        """Fork a kernel whose stdout and stderr are `out` (a pipe the grader reads; passed
-        over the socket pair); its pid as the grader sees it."""
+    def spawn(self, argv: list[str], cwd: str, out: int | None) -> int:
+        """Fork a kernel whose stdout and stderr are `out` (a pipe the grader reads, passed
+        over the socket pair; /dev/null without); its pid as the grader sees it."""
         self.sock.settimeout(SPAWN_TIMEOUT_S)
-        socket.send_fds(self.sock, [json.dumps({"argv": argv, "cwd": cwd}).encode() + b"\n"], [out])
+        socket.send_fds(self.sock, [json.dumps({"argv": argv, "cwd": cwd}).encode() + b"\n"],
+                        [out] if isinstance(out, int) and out >= 0 else [])
         reply = json.loads(self.file.readline() or b"{}")
         pid = self._find(reply.get("pid", -1), [self.pid])
         if pid is None:
