@@ -161,6 +161,8 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
     )
     for r in judged.review:
         result.flag(r.reason, r.item, r.evidence)
+    for note in sub.notes:
+        result.flag(note)
     _integrity(result, obs, sub, assignment)
     if obs.execution and not result.reason:
         bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")

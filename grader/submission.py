@@ -9,7 +9,7 @@ import hashlib
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -17,7 +17,11 @@ import nbformat
 from .notebooks import notebook_from_py
 
 MAX_BYTES = 200 * 1024 * 1024  # a submission (or zip member total) larger than this is refused
+MAX_ENTRIES = 5000             # a zip with more members than this is refused
 _IGNORED_PARTS = {"__MACOSX", ".ipynb_checkpoints", "__pycache__", ".git"}
+# compiled Python never reaches the kernel: it could run other code than the source beside it
+# (unchecked-hash .pyc files are not compared with their source)
+BYTECODE = ("*.pyc", "*.pyo")
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Submission:
     reason: str = ""
     root: Path | None = None  # the temporary tree to remove when grading is done
     files: Path | None = None  # the submission's files (root/w): the kernel's only writable folder
+    notes: list[str] = field(default_factory=list)   # what loading changed, for the review column
 
     @property
     def ok(self) -> bool:
@@ -87,16 +92,40 @@ def find_entry(root: Path, patterns: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _unpack_zip(path: Path, dest: Path) -> None:
+def _compiled(relative: str) -> bool:
+    parts = Path(relative).parts
+    return "__pycache__" in parts or any(fnmatch.fnmatch(parts[-1], b) for b in BYTECODE) if parts else False
+
+
+def _dropped_note(n: int) -> str:
+    return f"{n} compiled Python file(s) (__pycache__, .pyc, .pyo) were left out: only source code is run"
+
+
+def _unpack_zip(path: Path, dest: Path) -> int:
+    """Unpack all but compiled Python; how many members were left out."""
     with zipfile.ZipFile(path) as zf:
-        total = sum(i.file_size for i in zf.infolist())
+        infos = zf.infolist()
+        if len(infos) > MAX_ENTRIES:
+            raise ValueError(f"{path.name} holds {len(infos)} entries, over the limit of {MAX_ENTRIES}")
+        total = sum(i.file_size for i in infos)
         if total > MAX_BYTES:
             raise ValueError(f"{path.name} unpacks to {total / 1e6:.0f} MB, over the {MAX_BYTES / 1e6:.0f} MB limit")
-        for info in zf.infolist():
+        for info in infos:
             target = (dest / info.filename).resolve()
             if not str(target).startswith(str(dest.resolve())):
                 raise ValueError(f"{path.name} holds a path outside the archive: {info.filename}")
-        zf.extractall(dest)
+        keep = [i for i in infos if not _compiled(i.filename)]
+        zf.extractall(dest, members=keep)
+        return sum(1 for i in infos if not i.is_dir() and _compiled(i.filename))
+
+
+def _copy_folder(path: Path, dest: Path) -> int:
+    """Copy all but compiled Python (links stay links, pointing outside the sandbox's view,
+    never the files they name); how many files were left out."""
+    dropped = sum(1 for p in path.rglob("*") if (p.is_file() or p.is_symlink()) and
+                  _compiled(str(p.relative_to(path))) and not {".git", "__MACOSX"} & set(p.relative_to(path).parts))
+    shutil.copytree(path, dest, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED_PARTS, *BYTECODE))
+    return dropped
 
 
 def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -> Submission:
@@ -112,13 +141,13 @@ def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -
     try:
         if not path.exists():
             raise ValueError(f"{path} does not exist")
+        dropped = 0
         if path.is_dir():
-            # links stay links (pointing outside the sandbox's view), never the files they name
-            shutil.copytree(path, files, symlinks=True, ignore=shutil.ignore_patterns(*_IGNORED_PARTS))
+            dropped = _copy_folder(path, files)
         elif path.suffix == ".zip" or zipfile.is_zipfile(path):
             files.mkdir()
             try:
-                _unpack_zip(path, files)
+                dropped = _unpack_zip(path, files)
             except zipfile.BadZipFile:
                 raise ValueError(f"{path.name} is not a readable zip archive") from None
         elif path.suffix in {".ipynb", ".py"}:
@@ -136,7 +165,7 @@ def load(path: Path, entry_patterns: tuple[str, ...], name: str | None = None) -
         if not any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
             raise ValueError(f"{entry.name} has no code")
         return Submission(name, path, sha, entry.parent, nb, entry=str(entry.relative_to(files)), root=workspace,
-                          files=files)
+                          files=files, notes=[_dropped_note(dropped)] if dropped else [])
     except (ValueError, OSError, UnicodeDecodeError) as e:
         shutil.rmtree(workspace, ignore_errors=True)
         return Submission(name, path, sha, None, None, status="unreadable", reason=str(e))

@@ -3,9 +3,15 @@
 assignment's session batch (conftest.graded), after the honest bases and the mutants and before
 the correct variants, so that one batch shows an attack gaining nothing, the grader surviving,
 and the next correct submission graded normally. tests/test_attacks.py asserts on them."""
+import base64
+import importlib.util
+import io
+import py_compile
 import site
+import zipfile
 from pathlib import Path
 
+import nbformat
 from conftest import cases, mutate
 
 from grader import assignment, skeleton
@@ -147,6 +153,140 @@ _ = print("NETWORK", NET)
 """),
 }
 
+# ---- the kernel's hygiene: shadowed libraries, bytecode, descriptors, output (issue 17) -------------------------
+# A file the submission ships under a library's name: when it runs, it leaves an audited trace
+# (sys._getframe from the workspace: a review entry naming the file, or a violation while
+# probing), then hands over to the real library, so that nothing else breaks.
+SHADOW = """import os as _os, sys as _sys
+try:
+    _sys._getframe(0)                  # SHADOW-RAN: the trace this file leaves when it runs
+except RuntimeError:
+    pass
+_here = _os.path.dirname(_os.path.abspath(__file__))
+_saved = list(_sys.path)
+_sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or ".") != _here]
+del _sys.modules[__name__]
+try:
+    import importlib as _importlib
+    _sys.modules[__name__] = _importlib.import_module(__name__)
+finally:
+    _sys.path[:] = _saved
+"""
+# a PIL that reads every image as black: the grader's sprites loader (probes.py) imports PIL lazily
+FAKE_PIL_IMAGE = """import numpy as np
+BILINEAR = 2
+
+
+class _Image:
+    def __init__(self, size=(64, 64)):
+        self.size = size
+
+    def convert(self, mode):
+        return self
+
+    def resize(self, size, resample=None):
+        return _Image(size)
+
+    def alpha_composite(self, other):
+        pass
+
+    def __array__(self, dtype=None, copy=None):
+        return np.zeros((self.size[1], self.size[0], 3), dtype=dtype or np.uint8)
+
+
+def open(path, *a, **k):
+    return _Image()
+
+
+def new(mode, size, color=None):
+    return _Image(size)
+"""
+# nbformat imports it lazily (the grader loads the reference with it): the reference's cells get
+# `from __main__ import *` appended, so that what is compared with the reference is the student's own
+FAKE_FASTJSONSCHEMA = """from IPython.core import inputtransformer2 as _it
+_transform = _it.TransformerManager.transform_cell
+_it.TransformerManager.transform_cell = lambda self, cell: _transform(self, cell) + "\\nfrom __main__ import *\\n"
+raise ImportError("fastjsonschema is not here")
+"""
+# every descriptor the kernel holds, and what can be read through each (an earlier kernel's output?)
+READ_DESCRIPTORS = """
+import os, stat
+def _descriptors():
+    seen, text = [], b""
+    for fd in sorted(int(f) for f in os.listdir("/proc/self/fd")):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        seen.append(target)
+        try:
+            r = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            mode = os.fstat(r).st_mode
+            if stat.S_ISREG(mode):
+                text += os.pread(r, 1 << 20, 0)
+            elif stat.S_ISFIFO(mode):
+                text += os.read(r, 1 << 20)
+        except OSError:
+            pass
+        finally:
+            os.close(r)
+    return seen, text
+_seen, _text = _descriptors()
+_ = print("DESCRIPTORS", _seen)
+_ = print("EARLIER OUTPUT", b"EARLIER-KERNEL-OUTPUT" in _text)
+"""
+# what an earlier kernel writes to its stdout and stderr (the descriptors themselves)
+EARLIER_OUTPUT = """
+import os, sys
+_ = [os.write(fd, b"EARLIER-KERNEL-OUTPUT\\n" * 100) for fd in (1, 2, sys.stdout.fileno(), sys.stderr.fileno())]
+"""
+# name -> the files the attack's folder holds beside its notebook (the attacks of ATTACKS with companions)
+COMPANIONS = {
+    "shadow-a-library": {"PIL/__init__.py": "", "PIL/Image.py": FAKE_PIL_IMAGE, "sympy.py": SHADOW},
+    "shadow-a-library-keras": {"fastjsonschema.py": FAKE_FASTJSONSCHEMA, "debugpy.py": SHADOW},
+}
+HYGIENE = {
+    # 3. a package named like a library the grader's helper imports lazily (PIL: the sprites become
+    #    black, which a decoder stuck near white "learns"), imported by the notebook first; and a
+    #    library that torch imports lazily at the first optimizer step (sympy)
+    "shadow-a-library": ("denoising-autoencoder", "white-decoder", """
+import PIL
+"""),
+    # ... on Keras: a library nbformat imports when the grader loads the reference, and one
+    #    ipykernel imports as the kernel starts (debugpy)
+    "shadow-a-library-keras": ("jem-cifar10", "skeleton", """
+X_SHADOWED = 1
+"""),
+    # 4. bytecode compiled from the reference beside a clean skeleton: in the zip (bytecode_zip)
+    #    and planted again by the first cell (unchecked-hash __pycache__ entry, sourceless .pyc files)
+    "shipped-bytecode": ("denoising-autoencoder", "skeleton", ""),
+    # 5. the kernel's descriptors: what it holds, what it can read through them
+    "read-the-descriptors": ("jem-cifar10", "skeleton", READ_DESCRIPTORS),
+    # ... gigabytes written to its stderr (the descriptor itself, as a C library writes: ipykernel
+    #    keeps it as the stream's fileno()); 6. and 300 MB of output: many small prints, one huge
+    #    string. The next cells' output is kept, and the honest reference keeps full marks.
+    "flood-the-output": ("colourization-cifar10", "reference", """
+import os, sys
+def _flood(mb):
+    chunk, fd = b"e" * (1 << 20), sys.stderr.fileno()
+    for _ in range(mb):
+        os.write(fd, chunk)
+    return mb
+FLOODED = _flood(1536)
+# %%
+_ = print("FLOODED", FLOODED)
+# %%
+_ = [print("x" * 99) for _ in range(200_000)]
+_ = print("y" * 280_000_000)
+# %%
+_ = print("PRINTED")
+"""),
+}
+ATTACKS.update(HYGIENE)
+
 UNPRIVILEGED_ATTACKS = {
     # a fork bomb: bounded by the job's own process limit, then the whole tree is killed
     "fork-bomb": ("colourization-cifar10", "skeleton", """
@@ -183,6 +323,16 @@ if UNPRIVILEGED:
     ATTACKS.update(UNPRIVILEGED_ATTACKS)
 
 EXTRA_BASES = {
+    # a decoder stuck near white: on the sprites (mostly white) its loss cannot fall, on black images it can
+    "white-decoder": ("denoising-autoencoder", """
+class Decoder(nn.Module):
+    def __init__(self, z_dim=64, img_size=64):
+        super().__init__()
+        self.z_dim = z_dim
+        self.a = nn.Parameter(torch.zeros(1))
+    def forward(self, z):
+        return torch.sigmoid(50 * self.a + 4).expand(z.shape[0], 3, 64, 64) + 0 * z.sum()
+"""),
     # a decoder that outputs a constant: the honest value of the frame-walking attack
     "constant-decoder": ("denoising-autoencoder", """
 class Decoder(nn.Module):
@@ -223,6 +373,48 @@ def files(slug: str, folder: Path) -> dict[str, Path]:
         out["victim"] = folder / "victim.py"
         out["victim"].write_text(base_text(slug, "reference"))
     for n, (_, b, cell) in mine.items():
-        out[n] = folder / f"attack-{n}.py"
-        out[n].write_text(base_text(slug, b) + "\n# %%\n" + cell.strip() + "\n")
+        text = base_text(slug, b) + "\n# %%\n" + cell.strip() + "\n"
+        if n == "shipped-bytecode":
+            out[n] = bytecode_zip(slug, folder / f"attack-{n}.zip")
+        elif n in COMPANIONS:
+            out[n] = folder / f"attack-{n}"
+            for rel, content in {f"attack-{n}.py": text, **COMPANIONS[n]}.items():
+                (out[n] / rel).parent.mkdir(parents=True, exist_ok=True)
+                (out[n] / rel).write_text(content)
+        else:
+            out[n] = folder / f"attack-{n}.py"
+            out[n].write_text(text)
     return out
+
+
+def _pyc(source: str, name: str) -> bytes:
+    """`source` compiled as unchecked-hash bytecode (Python runs it without reading its source)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        src, out = Path(d) / f"{name}.py", Path(d) / f"{name}.pyc"
+        src.write_text(source)
+        py_compile.compile(str(src), str(out), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        return out.read_bytes()
+
+
+def bytecode_zip(slug: str, path: Path) -> Path:
+    """A zip whose models.py is the skeleton (clean) and whose bytecode is the reference: the
+    __pycache__ entry of models.py, a sourceless models.pyc beside it and a sourceless
+    answers.pyc; its notebook plants them again before it imports (in case the loader dropped
+    them), then imports models and answers."""
+    ref, clean = base_text(slug, "reference"), base_text(slug, "skeleton")
+    cached = Path(importlib.util.cache_from_source("models.py")).as_posix()   # __pycache__/models.<tag>.pyc
+    blobs = {cached: _pyc(ref, "models"), "models.pyc": _pyc(ref, "models"), "answers.pyc": _pyc(ref, "answers")}
+    plant = ("import os, base64\n_ = os.makedirs('__pycache__', exist_ok=True)\n"
+             f"_BLOBS = {{k: base64.b64decode(v) for k, v in {{{', '.join(f'{k!r}: {base64.b64encode(v).decode()!r}' for k, v in blobs.items())}}}.items()}}\n"
+             "_ = [open(k, 'wb').write(v) for k, v in _BLOBS.items()]")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(src) for src in (
+        plant, "from models import *", "from answers import *")])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("sub/notebook.ipynb", nbformat.writes(nb))
+        z.writestr("sub/models.py", clean)
+        for k, v in blobs.items():
+            z.writestr(f"sub/{k}", v)
+    path.write_bytes(buf.getvalue())
+    return path

@@ -4,11 +4,12 @@ Each test asserts that no item goes above its honest value (the same submission 
 attack), that the grader survived (every result is there) and that the next, correct
 submission in the same batch (the first student-style variant, graded after the attacks) is
 graded normally."""
+import ast
 import json
 from pathlib import Path
 
 import pytest
-from attacks import ATTACKS, EXTRA_BASES, PTH, UNPRIVILEGED, base_text
+from attacks import ATTACKS, EARLIER_OUTPUT, EXTRA_BASES, PTH, READ_DESCRIPTORS, UNPRIVILEGED, base_text
 from conftest import grade_all, graded, variants
 
 from grader.result import Status
@@ -178,7 +179,7 @@ def _look():
     time.sleep(0.5)
     return print("LEFT", os.path.exists("/tmp/planted"), os.path.exists("/w/HAUNTED"))
 _ = _look()
-"""
+""" + READ_DESCRIPTORS
 
 
 def test_nothing_a_submission_leaves_meets_the_next_one_in_its_slot(tmp_path_factory):
@@ -186,13 +187,15 @@ def test_nothing_a_submission_leaves_meets_the_next_one_in_its_slot(tmp_path_fac
     d = tmp_path_factory.mktemp("haunt")
     ref = base_text(slug, "reference")
     # one job: slots 0 and 1 take turns, so c runs in a's slot right after it, d in b's
-    cases = [("a-haunt", HAUNT), ("b-stop", STOP), ("c-look", LOOK), ("d-look", LOOK)]
+    cases = [("a-haunt", HAUNT + EARLIER_OUTPUT), ("b-stop", STOP + EARLIER_OUTPUT), ("c-look", LOOK),
+             ("d-look", LOOK)]
     for name, cell in cases:
         (d / f"{name}.py").write_text(ref + "\n# %%\n" + cell.strip() + "\n")
     out = tmp_path_factory.mktemp("haunt-out")
     a, res = grade_all(slug, sorted(d.iterdir()), out, jobs=1)
     for name in ("c-look", "d-look"):
         assert "LEFT False False" in outputs(out, name), outputs(out, name)
+        assert "EARLIER OUTPUT False" in outputs(out, name)          # through no descriptor it holds
         assert res[f"{name}.py"].auto_points == pytest.approx(a.auto_max), res[f"{name}.py"].review
         if zygote.Pool.usable("cpu"):
             assert res[f"{name}.py"].timings["warm_starts"] >= 1      # the forked path is the one tested
@@ -239,3 +242,56 @@ def test_a_grader_package_in_the_workspace_does_not_replace_the_kernel(tmp_path)
     r = res["plant.py"]
     assert r.timings["warm_starts"] == 0
     assert r.auto_points == pytest.approx(a.auto_max), (r.reason, r.review)
+
+
+# ---- the kernel's hygiene (issue 17): shadowed libraries, bytecode, descriptors, output ---------------
+
+def _traces(r, *files) -> list:
+    """Review entries that show one of the submission's `files` running (the trace SHADOW leaves)."""
+    return [x for x in r.review if any(f"{f}:" in x.evidence for f in files)]
+
+
+def test_a_package_named_like_a_library_never_stands_in_for_it(tmp_path_factory):
+    """PyTorch: the notebook imports its own PIL/ first; the grader's sprites loader still
+    reads the sprites, and torch's lazy import of sympy gets the real one."""
+    _, honest, r, _, _ = _honest("shadow-a-library", tmp_path_factory)
+    assert honest.item("3b").points == 0                 # the attack has something to gain
+    assert r.item("3b").points == 0 and r.item("3a").points <= honest.item("3a").points
+    assert not _traces(r, "sympy.py"), r.review
+
+
+def test_a_library_named_module_never_runs_for_keras_or_the_kernel(tmp_path_factory):
+    """Keras: the module nbformat imports when the grader loads the reference, and the one
+    ipykernel imports as the kernel starts, come from the environment."""
+    _, honest, r, _, _ = _honest("shadow-a-library-keras", tmp_path_factory)
+    assert r.auto_points <= honest.auto_points
+    assert not _traces(r, "debugpy.py", "fastjsonschema.py"), r.review
+
+
+def test_bytecode_in_a_submission_is_dropped_and_never_run(tmp_path_factory):
+    """The zip's __pycache__ entry (unchecked hash) and sourceless .pyc files are left out at
+    unpacking (said in the review column); planted again by a cell, the kernel still runs
+    only the source: the skeleton's value, and no answers module without its source."""
+    _, honest, r, _, _ = _honest("shipped-bytecode", tmp_path_factory)
+    assert r.auto_points == honest.auto_points == 0
+    assert any("compiled Python file(s)" in x.reason and x.reason.startswith("3 ") for x in r.review), r.review
+    assert "No module named 'answers'" in attack_output("shipped-bytecode", tmp_path_factory)
+
+
+def test_a_kernel_holds_no_descriptor_of_another_run(tmp_path_factory):
+    """Its own pipes, sockets and event descriptors, /dev/null: no file at all (a slot's log
+    was one), nothing of the grader's (the slot test below shows that no earlier kernel's
+    output can be read)."""
+    text = attack_output("read-the-descriptors", tmp_path_factory)
+    seen = ast.literal_eval(text.split("DESCRIPTORS ")[1].splitlines()[0])
+    own = ("pipe:", "socket:", "anon_inode:", "/dev/")
+    assert len(seen) > 10 and all(t.startswith(own) for t in seen), seen
+
+
+def test_gigabytes_on_stderr_fill_no_disk_and_300_mb_of_output_are_cut_with_a_note(tmp_path_factory):
+    a, _, r, _, out = _honest("flood-the-output", tmp_path_factory)
+    text = attack_output("flood-the-output", tmp_path_factory)
+    assert "FLOODED 1536" in text                     # 1.5 GB written to stderr, the cell finished
+    assert "[grader: output truncated" in text and "PRINTED" in text and "yyyy" not in text
+    assert (out / "attack-flood-the-output" / "executed.ipynb").stat().st_size < 4_000_000
+    assert r.auto_points == pytest.approx(a.auto_max), r.review

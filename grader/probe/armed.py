@@ -102,6 +102,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
     import grader.probe.context  # noqa: F401
     import grader.probe.observations  # noqa: F401
     import grader.probe.runner  # noqa: F401
+    from grader.run.imports import check as imports_check  # the import machinery (run/imports.py)
 
     def namespaces() -> list:
         mods = ["builtins", "json", "math", "hmac", "hashlib", "io", "struct", "itertools", "functools",
@@ -256,6 +257,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
 
     def session(req: dict, blob: bytes) -> None:
         top = changes(restore=True)
+        top += imports_check()
         if top:
             send({"type": "integrity", "when": "top-level", "changed": top[:50]})
         extra = python_threads() - state["threads"]

@@ -27,7 +27,7 @@ from .. import cells as cellplan
 from ..probe.channel import Listener
 from ..result import CellRecord
 from ..submission import Submission
-from . import kernel, sandbox, zygote
+from . import imports, kernel, output, sandbox, zygote
 
 MAX_RESTARTS = 3
 INTERRUPT_GRACE_S = 5.0
@@ -42,6 +42,7 @@ class Outcome:
     ename: str = ""
     evalue: str = ""
     outputs: list = field(default_factory=list)
+    dropped: int = 0          # output bytes past the cell's or the notebook's cap (output.py)
 
 
 @dataclass
@@ -81,7 +82,8 @@ class Session:
         self.run_dir.mkdir(exist_ok=True)
         self.policy = sandbox.Policy(workspace=sub.files, run=self.run_dir, cwd=sub.workspace, memory_mb=memory_mb,
                                      device=device, gpus=gpus, threads=threads, slot=slot,
-                                     read_only=list(read_only))
+                                     read_only=list(read_only),
+                                     preload=imports.for_kernel(framework, read_only))
         self.deadline = time.monotonic() + total_s
         self.watchdog = sandbox.Watchdog(memory_mb, self.deadline, sub.files)
         self.replay: list[str] = []  # sources that ran cleanly, to rebuild a dead kernel's namespace
@@ -92,6 +94,7 @@ class Session:
         self.problems: list[str] = []  # channels that were tampered with
         self.kill_reason = ""
         self._scratch = nbformat.v4.new_notebook()
+        self.budget = output.Budget()        # the outputs kept, per cell and for the notebook
         self._starts = 0
         self.warm_starts = 0                 # kernels forked from a warm zygote
         self.start_seconds = 0.0             # kernel starts (sandbox, interpreter, arming, imports)
@@ -116,6 +119,7 @@ class Session:
         km = AsyncKernelManager(kernel_name="grader", kernel_spec_manager=ksm, transport="ipc",
                                 ip=str(self.run_dir / f"k{self._starts}"),
                                 connection_file=str(self.run_dir / f"connection{self._starts}.json"))
+        km.client_factory = output.CappedKernelClient        # no message over output.MESSAGE_BYTES
         if self.zygote:
             self.warm_starts += 1
             km.kernel_id = str(uuid.uuid4())
@@ -193,14 +197,18 @@ class Session:
         km = self._kernel_manager(channel_path)
         km.write_connection_file()          # now, so that it is handed to the kernel's uid below
         sandbox.prepare(self.policy)
-        self.client = NotebookClient(self._scratch, km=km, timeout=None, allow_errors=True,
-                                     startup_timeout=ARM_TIMEOUT_S, kernel_name="grader",
-                                     shutdown_kernel="immediate",
-                                     resources={"metadata": {"path": str(self.cwd)}})
-        # the kernel's own stdout/stderr (C-level prints, TF logs) go to a log, not the grader's terminal
-        with open(self.private / "kernel.log", "ab") as log:
+        self.client = output.CappedClient(self._scratch, km=km, budget=self.budget, timeout=None,
+                                          allow_errors=True, startup_timeout=ARM_TIMEOUT_S, kernel_name="grader",
+                                          shutdown_kernel="immediate",
+                                          resources={"metadata": {"path": str(self.cwd)}})
+        # the kernel's own stdout/stderr (C-level prints, TF logs): a pipe of its own, which the
+        # grader reads into a bounded log (never a file the kernel could reopen or fill)
+        drain = output.Drain(self.private / "kernel.log")
+        try:
             self.client.start_new_kernel(cwd=str(self.cwd), env=sandbox.environment(self.policy),
-                                         stdout=log, stderr=log)
+                                         stdout=drain.fd, stderr=drain.fd)
+        finally:
+            drain.handed()
         if not self.channel.armed.wait(ARM_TIMEOUT_S):
             raise RuntimeError("the probe library did not arm in the kernel")
 
@@ -286,6 +294,7 @@ class Session:
             fired["kill"] = True
             sandbox.kill_tree(pid)
 
+        self.budget.start_cell()
         timers = [threading.Timer(timeout, interrupt), threading.Timer(timeout + INTERRUPT_GRACE_S, kill)]
         for t in timers:
             t.daemon = True
@@ -310,6 +319,9 @@ class Session:
                 t.cancel()
             stop.set()
         seconds = time.monotonic() - t0
+        dropped = self.budget.dropped
+        if not record:
+            self.budget.forget_cell()
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         ename = errors[0].get("ename", "") if errors else ""
         evalue = errors[0].get("evalue", "") if errors else ""
@@ -333,10 +345,10 @@ class Session:
                 self.replay.append(lean)
             return Outcome("starved", seconds, "MemoryPressure",
                            f"the cell left the kernel above {STARVED:.0%} of its memory cap; "
-                           "its definitions were run again on a fresh kernel", list(cell.outputs))
+                           "its definitions were run again on a fresh kernel", list(cell.outputs), dropped)
         if status == "ok" and record:
             self.replay.append(source)
-        return Outcome(status, seconds, ename, evalue, list(cell.outputs))
+        return Outcome(status, seconds, ename, evalue, list(cell.outputs), dropped)
 
     def run(self, source: str, timeout: float) -> Outcome:
         """Run code; a killed or dead kernel is restarted (and its namespace replayed) for
@@ -390,6 +402,8 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
         cell.outputs = out.outputs
         if cp.note:
             cell.metadata.setdefault("grader", {})["note"] = cp.note
+        if out.dropped:
+            cell.metadata.setdefault("grader", {})["truncated"] = out.dropped     # bytes of output not kept
         records.append(CellRecord(index=cp.index, status=out.status, seconds=round(out.seconds, 3),
                                   ename=out.ename, evalue=out.evalue[:500]))
         if session.client is None:

@@ -44,6 +44,7 @@ class Policy:
     threads: int = 0                 # 0: leave torch/TF defaults
     slot: int = 0                    # which of the running jobs (its uid)
     read_only: list[tuple[str, str]] = field(default_factory=list)   # (host path, inside path)
+    preload: tuple[str, ...] = ()    # what the kernel imports before the first student cell (run/imports.py)
 
     def inside(self, host) -> str:
         """Where a host path the kernel can see appears inside the sandbox."""
@@ -255,6 +256,7 @@ def environment(policy: Policy) -> dict:
         # the kernel imports the very grader package this process runs (a copy, an editable
         # checkout or site-packages), which is bound read-only into its view
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "GRADER_PRELOAD": ",".join(policy.preload),
     }
     if policy.threads:
         # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning

@@ -11,7 +11,10 @@ Isolation stays per submission (the attack suite runs on this path):
   leaves behind (a daemon, a file, a planted socket) meets the next one;
 - the submission's files are moved into the slot's workspace for its turn and moved back
   after, so the grader reads them where it always does;
-- each kernel starts with an empty /tmp, its own session and fresh random seeds;
+- each kernel starts with an empty /tmp, its own session and fresh random seeds, and its own
+  stdout and stderr: a pipe the grader creates per kernel and passes over the socket pair
+  (SCM_RIGHTS); every other descriptor of the zygote's is closed in the child, so no kernel
+  reaches a log or a pipe of another kernel's run (output.py);
 - the zygote is not dumpable (no kernel can ptrace it or read its memory), speaks only over a
   socket pair the grader created (nothing on a path a kernel could replace), and imports
   nothing from the workspace; a killed zygote is started again.
@@ -36,7 +39,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-from . import sandbox
+from . import imports, output, sandbox
 
 READY_TIMEOUT_S = 120.0          # the zygote's imports
 SPAWN_TIMEOUT_S = 30.0
@@ -90,29 +93,44 @@ def serve(fd: int, modules: list[str]) -> None:
     for sig in KERNEL_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)      # what a kernel sends it; SIGKILL and SIGSTOP: started again
     sock.sendall(json.dumps({"ready": os.getpid()}).encode() + b"\n")
-    buf = b""
+    buf, fds = b"", []
     while True:
         ready, _, _ = select.select([sock], [], [], 0.2)
         _reap()
         if not ready:
             continue
-        chunk = sock.recv(65536)
+        chunk, got, _, _ = socket.recv_fds(sock, 65536, 4)
+        fds += got
         if not chunk:
             return
         buf += chunk
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             req = json.loads(line)
+            out = fds.pop(0) if fds else -1          # the kernel's own stdout and stderr (the grader reads it)
             pid = os.fork()
             if pid == 0:
                 sock.close()
-                _become_kernel(req)
+                _become_kernel(req, out)
+            if out >= 0:
+                os.close(out)
             sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
 
 
-def _become_kernel(req: dict) -> None:
+def _own_descriptors(out: int) -> None:
+    """The kernel keeps stdin (/dev/null) and gets `out` as its stdout and stderr; every other
+    descriptor inherited from the zygote is closed (the zygote's own output included)."""
+    if out < 0:
+        out = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(out, fd)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 1024)
+
+
+def _become_kernel(req: dict, out: int) -> None:
     code = 1
     try:
+        _own_descriptors(out)
         _dumpable(True)
         for sig in KERNEL_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
@@ -239,7 +257,7 @@ class ForkedProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd: list[str], **kwargs):
         argv = cmd[cmd.index("grader.run") + 2:]
-        self.process = Forked(self.zygote.spawn(argv, self.inside_cwd))
+        self.process = Forked(self.zygote.spawn(argv, self.inside_cwd, kwargs.get("stdout")))
         self.pid, self.pgid = self.process.pid, None
         self.cwd = kwargs.get("cwd")
         return self.connection_info
@@ -254,10 +272,14 @@ class Zygote:
         argv = sandbox.command(policy, [sys.executable, "-P", "-m", "grader.run", "zygote", str(child.fileno()),
                                         framework, *modules])
         sandbox.prepare(policy)
-        with open(log, "ab") as out:
+        drain = output.Drain(log)          # the zygote's own output, written by the grader (bounded)
+        try:
             self.proc = subprocess.Popen(argv, pass_fds=[child.fileno()], env=sandbox.environment(policy),
-                                         cwd=str(policy.workspace), stdout=out, stderr=out, stdin=subprocess.DEVNULL)
-        child.close()
+                                         cwd=str(policy.workspace), stdout=drain.fd, stderr=drain.fd,
+                                         stdin=subprocess.DEVNULL)
+        finally:
+            drain.handed()
+            child.close()
         self.sock = parent
         self.sock.settimeout(READY_TIMEOUT_S)
         self.file = parent.makefile("rb")
@@ -291,10 +313,12 @@ class Zygote:
         except psutil.Error:
             return False
 
-    def spawn(self, argv: list[str], cwd: str) -> int:
-        """Fork a kernel; its pid as the grader sees it."""
+    def spawn(self, argv: list[str], cwd: str, out: int | None) -> int:
+        """Fork a kernel whose stdout and stderr are `out` (a pipe the grader reads, passed
+        over the socket pair; /dev/null without); its pid as the grader sees it."""
         self.sock.settimeout(SPAWN_TIMEOUT_S)
-        self.sock.sendall(json.dumps({"argv": argv, "cwd": cwd}).encode() + b"\n")
+        socket.send_fds(self.sock, [json.dumps({"argv": argv, "cwd": cwd}).encode() + b"\n"],
+                        [out] if isinstance(out, int) and out >= 0 else [])
         reply = json.loads(self.file.readline() or b"{}")
         pid = self._find(reply.get("pid", -1), [self.pid])
         if pid is None:
@@ -335,7 +359,9 @@ class Pool:
 
     def __init__(self, framework: str, modules: list[str], root: Path, threads: int, memory_mb: int,
                  read_only: list[tuple[str, str]]):
-        self.framework, self.modules, self.root = framework, modules, root
+        # the zygote imports what its kernels would import before their first cell
+        self.framework, self.root = framework, root
+        self.modules = list(dict.fromkeys([*modules, *imports.for_kernel(framework, read_only)]))
         self.threads, self.memory_mb, self.read_only = threads, memory_mb, read_only
         self._zygotes: dict[int, Zygote] = {}
         self._failed: set[int] = set()
@@ -372,7 +398,8 @@ class Pool:
         for sub in ("w", "r"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         return sandbox.Policy(workspace=d / "w", run=d / "r", memory_mb=self.memory_mb, threads=self.threads,
-                              slot=slot, read_only=list(self.read_only))
+                              slot=slot, read_only=list(self.read_only),
+                              preload=imports.for_kernel(self.framework, self.read_only))
 
     def get(self, slot: int) -> Zygote | None:
         """The slot's live zygote (started again if a kernel killed it), or None when this
