@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import zipfile
@@ -27,7 +24,7 @@ from pathlib import Path
 from .. import assignment as assignments
 from .. import batch, expectations, pipeline, report
 from ..config import Assignment
-from . import times
+from . import times, wheel
 
 CONFIG = "grader-gradescope.json"
 VISIBILITIES = ("after_published", "after_due_date", "hidden", "visible")
@@ -57,7 +54,7 @@ fi
 PKG="$(ls "$SOURCE"/dist/*.whl 2>/dev/null | head -n 1 || true)"
 "$ROOT/venv/bin/python" -m pip install --extra-index-url https://download.pytorch.org/whl/cpu "${PKG:-$SOURCE/src}"
 GRADER_ASSIGNMENTS="$SOURCE/assignments" GRADER_REFERENCES="$SOURCE/reference" \
-  GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}" "$ROOT/venv/bin/python" -m grader.gradescope warm "$SOURCE"
+  GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}" "$ROOT/venv/bin/python" -m grader.instructor.gradescope warm "$SOURCE"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -70,7 +67,7 @@ export GRADER_ASSIGNMENTS="$ROOT/source/assignments"
 export GRADER_REFERENCES="$ROOT/source/reference"
 export GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}"
 cd "$ROOT"
-exec "$PY" -m grader.gradescope run "$ROOT"
+exec "$PY" -m grader.instructor.gradescope run "$ROOT"
 """
 
 
@@ -80,17 +77,6 @@ def _files(root: Path, skip: set[Path] = frozenset()) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()
                   and "__pycache__" not in p.parts and p.suffix != ".pyc"
                   and not any(s == p or s in p.parents for s in skip))
-
-
-def _wheel(tmp: Path) -> Path | None:
-    """The grader as a wheel, built from a copy (the working tree gets no build/ or egg-info)."""
-    src = tmp / "src"
-    shutil.copytree(PACKAGE, src / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(PROJECT / "pyproject.toml", src / "pyproject.toml")
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                          "-q", "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True)
-    wheels = sorted((tmp / "dist").glob("*.whl")) if run.returncode == 0 else []
-    return wheels[0] if wheels else None
 
 
 def _add(z: zipfile.ZipFile, name: str, data: bytes | str, executable: bool = False) -> None:
@@ -112,15 +98,13 @@ def build(a: Assignment, out_dir: Path, visibility: str = "after_published", dea
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "autograder.zip"
     config = {"slug": a.slug, "hidden_visibility": visibility, "deadline": deadline}
-    with tempfile.TemporaryDirectory(prefix="grader-export-") as tmp, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         _add(z, "setup.sh", SETUP_SH, executable=True)
         _add(z, "run_autograder", RUN_AUTOGRADER, executable=True)
         _add(z, CONFIG, json.dumps(config, indent=1))
-        wheel = _wheel(Path(tmp))
-        if wheel is not None:
-            z.write(wheel, f"dist/{wheel.name}")
-        else:
+        try:
+            z.write(built := wheel.build(), f"dist/{built.name}")
+        except wheel.WheelError:
             for p in _files(PACKAGE):
                 z.write(p, f"src/grader/{p.relative_to(PACKAGE)}")
             z.write(PROJECT / "pyproject.toml", "src/pyproject.toml")
