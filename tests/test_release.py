@@ -65,11 +65,17 @@ def _answers(text: str):
     return leaves
 
 
+def _flat(text: str) -> str:
+    """Without whitespace and the handouts' markdown escapes (use\\_ema)."""
+    return re.sub(r"[\s\\]+", "", text)
+
+
 def assert_no_leak(slug: str, folder: Path) -> None:
     a = assignment.get(slug)
     handout = (Path(__file__).resolve().parents[2] / "shared" / "handouts" / a.handout)
     known = CONTRACT + (handout.read_text() if handout.is_file() else "")
-    lines = solution_lines(a.reference_path)
+    # a solution line the handout states (the optimizer's parameters, say) gives nothing away
+    lines = {line for line in solution_lines(a.reference_path) if _flat(line).rstrip("),:") not in _flat(known)}
     for name, text in texts(folder).items():
         if name.endswith(".json") and "/expectations/" in name:
             continue   # observations of the public probes: data, checked apart
