@@ -12,6 +12,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.grader-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  # the distribution was called `grader` before it became `dlgrader` (the index's `grader` is
+  # someone else's): an old editable install of that name goes first
+  .venv/bin/python -m pip uninstall -q -y grader 2>/dev/null || true
   .venv/bin/python -m pip install -q -e ".[test]"
   touch "$stamp"
 fi

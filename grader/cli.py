@@ -16,11 +16,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from . import assignment as assignments
 from . import batch, detect, expectations, pipeline
 from .config import ConfigError
 from .result import Result, Status
+from .student import bundle, feedback
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -176,6 +178,9 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
             raise typer.Exit(2)
         console.print(f"assignment: [bold]{slug}[/bold] (detected)")
     a = _assignment(slug)
+    differs = bundle.mismatch(assignments.assignments_root(), a.framework)   # '' outside a bundle
+    if differs:
+        console.print(differs, style="yellow", markup=False)
     if sandbox.describe()["mode"] == "rlimits-only":
         console.print("[yellow]no sandbox here (bwrap or user namespaces are missing): your notebook runs as your "
                       "own user, with time and memory limits only. That is fine for your own code.[/yellow]")
@@ -187,30 +192,15 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
         except expectations.ReferenceFailed as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2)
+    fb = feedback.summarize(r.items, a)
     t = Table("item", "points", "message")
-    got = possible = later = 0.0
-    for it in r.items:
-        spec = a.item(it.id)
-        public = [c for c in it.checks if c.visibility == "public"]
-        if it.kind != "auto":
-            t.add_row(it.id, f"– / {it.max_points:g}", "marked by hand" + ("" if it.answer else "; no answer text found"))
-            continue
-        if not public:
-            later += it.max_points
-            t.add_row(it.id, f"– / {it.max_points:g}", "checked when your instructor grades")
-            continue
-        pts, mx = sum(c.points for c in public), sum(c.max_points for c in public)
-        got, possible, later = got + pts, possible + mx, later + it.max_points - mx
-        msg = "; ".join(f"{c.name}: {c.message}" for c in public if not c.passed) or "ok"
-        if len(public) < len(it.checks) or spec.later:
-            msg += f" (+{it.max_points - mx:g} checked when graded)"
-        style = "green" if pts >= mx else ("yellow" if pts > 0 else "red")
-        t.add_row(it.id, f"[{style}]{pts:g} / {mx:g}[/{style}]", msg)
+    style = {"pass": "green", "partial": "yellow", "fail": "red", "later": ""}
+    for row in fb.rows:
+        t.add_row(row.item, Text(row.score, style=style[row.state]), Text(row.message))
     console.print(t)
     if r.status not in {Status.GRADED, Status.REVIEW}:
         console.print(f"[red]{r.status}: {r.reason}[/red]")
-    console.print(f"public checks: [bold]{got:g} / {possible:g}[/bold] automatic points"
-                  + (f"; {later:g} more are checked when your instructor grades" if later else ""))
+    console.print(fb.total, style="bold", markup=False)
 
 
 @app.command()

@@ -47,6 +47,14 @@ def engine() -> str:
     return h.hexdigest()
 
 
+def package() -> str:
+    """The grader package's Python files (what its wheel holds): a release bundle records it, so
+    that a student's grader that is not the bundle's (the same version, other code) is told apart."""
+    h = hashlib.sha256()
+    _update(h, ENGINE, [p for p in _files(ENGINE) if p.suffix == ".py"])
+    return h.hexdigest()[:16]
+
+
 def of(assignment: Assignment, device: str) -> str:
     """The assignment's toml, probe helpers, data and reference, the scoring engine, the device."""
     h = hashlib.sha256(engine().encode())

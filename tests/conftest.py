@@ -93,6 +93,17 @@ def graded(slug: str, tmp_path_factory) -> Batch:
     return _BATCHES[slug]
 
 
+@pytest.fixture(scope="session")
+def student_bundle(tmp_path_factory) -> Path:
+    """Every assignment's student bundle, in one folder (`grader release`: one wheel; the
+    expectations are those the batches computed, from the cache)."""
+    from grader.instructor import release
+    out = tmp_path_factory.mktemp("bundle")
+    for a in assignment.all_assignments().values():
+        release.release(a, out, pipeline.Options(device="cpu"))
+    return out
+
+
 def auto_items(a):
     return [it for it in a.items if not it.manual]
 

@@ -353,7 +353,7 @@ def test_gradescope_zip_follows_the_specification(tmp_path):
             assert z.read(script).startswith(b"#!/usr/bin/env bash")
         config = json.loads(z.read(gradescope.CONFIG))
         assert config == {"slug": DENOISING, "hidden_visibility": "after_due_date", "deadline": None}
-        assert any(n.startswith("dist/grader-") and n.endswith(".whl") for n in names) or "src/pyproject.toml" in names
+        assert any(n.startswith("dist/dlgrader-") and n.endswith(".whl") for n in names) or "src/pyproject.toml" in names
         assert f"assignments/{DENOISING}/assignment.toml" in names and f"reference/{DENOISING}/models.py" in names
         assert not any("/examples/" in n or "__pycache__" in n for n in names)
     with pytest.raises(ValueError, match="visibility"):

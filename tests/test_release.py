@@ -1,22 +1,17 @@
 """Students check their work without the answers: skeletons and release bundles hold no
-solution line and no answer; `grader check` runs from a bundle on a machine without this
-repository and gives the public checks the points the instructor's `grade` gives them."""
+solution line and no answer (the bundle's `grader check` and `grader.check`, from a fresh
+venv: tests/test_student.py)."""
 import ast
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, cases, grade_all, mutate
+from conftest import ROOT
 
-from grader import assignment, pipeline
+from grader import assignment, names
 from grader.config import load
-from grader.instructor import release
 
 CONTRACT = (ROOT / "docs" / "ASSIGNMENTS.md").read_text()
 SLUGS = sorted(assignment.all_assignments())
@@ -70,11 +65,17 @@ def _answers(text: str):
     return leaves
 
 
+def _flat(text: str) -> str:
+    """Without whitespace and the handouts' markdown escapes (use\\_ema)."""
+    return re.sub(r"[\s\\]+", "", text)
+
+
 def assert_no_leak(slug: str, folder: Path) -> None:
     a = assignment.get(slug)
     handout = (Path(__file__).resolve().parents[2] / "shared" / "handouts" / a.handout)
     known = CONTRACT + (handout.read_text() if handout.is_file() else "")
-    lines = solution_lines(a.reference_path)
+    # a solution line the handout states (the optimizer's parameters, say) gives nothing away
+    lines = {line for line in solution_lines(a.reference_path) if _flat(line).rstrip("),:") not in _flat(known)}
     for name, text in texts(folder).items():
         if name.endswith(".json") and "/expectations/" in name:
             continue   # observations of the public probes: data, checked apart
@@ -99,22 +100,14 @@ def test_solution_regions_in_markdown_are_stripped_too():
     assert "9 NIC NF" not in out and "# Your counts go in ANSWERS." in out
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    """The denoising assignment's student bundle (its expectations computed once)."""
-    out = tmp_path_factory.mktemp("bundle")
-    a = assignment.get("denoising-autoencoder")
-    release.release(a, out, pipeline.Options(device="cpu"))
-    return out
-
-
 @pytest.mark.slow
-def test_a_bundle_holds_no_reference_and_no_hidden_expectation(bundle):
-    a = assignment.get("denoising-autoencoder")
-    b = bundle / a.slug
+@pytest.mark.parametrize("slug", SLUGS)
+def test_a_bundle_holds_no_reference_and_no_hidden_expectation(slug, student_bundle):
+    a = assignment.get(slug)
+    b = student_bundle / a.slug
     assert_no_leak(a.slug, b)
     ref_hashes = {hashlib.sha256(p.read_bytes()).hexdigest() for p in a.reference_dir.rglob("*") if p.is_file()}
-    for p in bundle.rglob("*"):
+    for p in b.rglob("*"):
         if p.is_file():
             assert hashlib.sha256(p.read_bytes()).hexdigest() not in ref_hashes, f"{p} is a reference file"
     assert not (b / "examples").exists()
@@ -125,37 +118,5 @@ def test_a_bundle_holds_no_reference_and_no_hidden_expectation(bundle):
     shipped = load(b)
     assert all(c.visibility == "public" for c in shipped.checks) and shipped.reference_dir is None
     assert {it.id for it in shipped.items} == {it.id for it in a.items}
-
-
-@pytest.mark.slow
-def test_check_from_a_bundle_gives_the_instructors_points_on_the_public_checks(bundle, tmp_path):
-    """`grader check` in a temp folder, with a copy of the grader package on PYTHONPATH, the
-    bundle as the assignments and no reference anywhere it looks, against `grade` here."""
-    a = assignment.get("denoising-autoencoder")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    text = a.reference_path.read_text()
-    (subs / "reference.py").write_text(text)
-    name, m = next(iter(cases(a.slug)["mutants"].items()))
-    for old, new in m["edits"]:
-        text = mutate(text, old, new)
-    (subs / "mutant.py").write_text(text)
-    shutil.copytree(a.skeleton_path, subs / "skeleton")
-    _, graded = grade_all(a.slug, sorted(subs.iterdir()), tmp_path / "out")
-    pkg = tmp_path / "pkg"
-    shutil.copytree(ROOT / "grader", pkg / "grader", ignore=shutil.ignore_patterns("__pycache__"))
-    env = {**os.environ, "PYTHONPATH": str(pkg), "GRADER_CACHE": str(tmp_path / "cache")}
-    env.pop("GRADER_ASSIGNMENTS", None)
-    for sub in sorted(subs.iterdir()):
-        run = subprocess.run([sys.executable, "-c", "from grader.cli import app; app()", "--assignments", str(bundle),
-                              "check", str(sub), "--assignment", a.slug, "--device", "cpu"],
-                             capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
-        assert run.returncode == 0, run.stdout + run.stderr
-        flat = re.sub(r"[\s│┃]+", " ", run.stdout)
-        r = graded[sub.name]
-        for it in r.items:
-            public = [c for c in it.checks if c.visibility == "public"]
-            if it.kind != "auto" or not public:
-                continue
-            pts, mx = sum(c.points for c in public), sum(c.max_points for c in public)
-            assert f" {it.id} {pts:g} / {mx:g} " in flat, (sub.name, it.id, pts, mx, flat)
+    # the contract (kinds and signatures, as in the skeleton) travels, so that check calls as grade does
+    assert names.contract(shipped) == names.contract(a)

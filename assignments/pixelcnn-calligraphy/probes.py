@@ -32,6 +32,16 @@ def _dirs(ctx):
     return str(ctx.data_dir / "pa2" / "train"), str(ctx.data_dir / "pa2" / "test")
 
 
+def _in_data(ctx, path):
+    """A path the submission holds, relative to the assignment's data folder where it lies in it:
+    the same observation wherever the data are (the sandbox's view, a laptop without one, a
+    student's own notebook checking in the bundle's folder)."""
+    if not isinstance(path, (str, os.PathLike)):
+        return None
+    p, base = os.path.realpath(os.fspath(path)), os.path.realpath(ctx.data_dir)
+    return os.path.relpath(p, base) if p == base or p.startswith(base + os.sep) else os.path.normpath(os.fspath(path))
+
+
 def _np(x):
     return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
 
@@ -53,15 +63,14 @@ def _dtype(t) -> str:
 
 def dataset_len(ctx, batch_sizes=(32, 50, 7)):
     """len() and the batch_size attribute for several batch sizes; the data_dir attribute (as a
-    normalised path); the class's base classes (qualified names)."""
+    path in the data folder); the class's base classes (qualified names)."""
     train_dir, _ = _dirs(ctx)
     out = {}
     for bs in batch_sizes:
         ds = ctx.call("CalligraphyDataset", train_dir, batch_size=bs, shuffle=False)
         out[f"len_{bs}"] = int(len(ds))
         out[f"batch_size_{bs}"] = ctx.fw.plain(getattr(ds, "batch_size", None))
-    data_dir = getattr(ds, "data_dir", None)
-    out["data_dir"] = os.path.normpath(os.fspath(data_dir)) if isinstance(data_dir, (str, os.PathLike)) else None
+    out["data_dir"] = _in_data(ctx, getattr(ds, "data_dir", None))
     out["bases"] = [f"{c.__module__}.{c.__qualname__}" for c in type(ds).__mro__[1:]]
     return out
 
@@ -144,13 +153,13 @@ def small_model(ctx, n_filters=8, n_resnet=1, n_block=1, n_output=4, scale=None)
 
 def _bce(model, x, y, batch_size=32, eps=1e-7) -> float:
     """The grader's own mean binary cross-entropy over every pixel (clipped as Keras clips)."""
-    total, count = 0.0, 0
+    sums, pixels = [], 0
     for k in range(0, len(x), batch_size):
         p = np.clip(np.asarray(model(x[k:k + batch_size], training=False), np.float64), eps, 1 - eps)
         t = np.asarray(y[k:k + batch_size], np.float64)
-        total += float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum())
-        count += t.size
-    return total / count
+        sums.append(-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum())
+        pixels += t.size
+    return float(np.sum(sums)) / pixels
 
 
 def _arrays(ds):

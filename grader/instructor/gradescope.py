@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import zipfile
@@ -27,7 +24,7 @@ from pathlib import Path
 from .. import assignment as assignments
 from .. import batch, expectations, pipeline, report
 from ..config import Assignment
-from . import times
+from . import times, wheel
 
 CONFIG = "grader-gradescope.json"
 VISIBILITIES = ("after_published", "after_due_date", "hidden", "visible")
@@ -82,17 +79,6 @@ def _files(root: Path, skip: set[Path] = frozenset()) -> list[Path]:
                   and not any(s == p or s in p.parents for s in skip))
 
 
-def _wheel(tmp: Path) -> Path | None:
-    """The grader as a wheel, built from a copy (the working tree gets no build/ or egg-info)."""
-    src = tmp / "src"
-    shutil.copytree(PACKAGE, src / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copy(PROJECT / "pyproject.toml", src / "pyproject.toml")
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                          "-q", "-w", str(tmp / "dist"), str(src)], capture_output=True, text=True)
-    wheels = sorted((tmp / "dist").glob("*.whl")) if run.returncode == 0 else []
-    return wheels[0] if wheels else None
-
-
 def _add(z: zipfile.ZipFile, name: str, data: bytes | str, executable: bool = False) -> None:
     info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
     info.external_attr = (0o755 if executable else 0o644) << 16
@@ -112,15 +98,13 @@ def build(a: Assignment, out_dir: Path, visibility: str = "after_published", dea
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "autograder.zip"
     config = {"slug": a.slug, "hidden_visibility": visibility, "deadline": deadline}
-    with tempfile.TemporaryDirectory(prefix="grader-export-") as tmp, \
-            zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         _add(z, "setup.sh", SETUP_SH, executable=True)
         _add(z, "run_autograder", RUN_AUTOGRADER, executable=True)
         _add(z, CONFIG, json.dumps(config, indent=1))
-        wheel = _wheel(Path(tmp))
-        if wheel is not None:
-            z.write(wheel, f"dist/{wheel.name}")
-        else:
+        try:
+            z.write(built := wheel.build(), f"dist/{built.name}")
+        except wheel.WheelError:
             for p in _files(PACKAGE):
                 z.write(p, f"src/grader/{p.relative_to(PACKAGE)}")
             z.write(PROJECT / "pyproject.toml", "src/pyproject.toml")

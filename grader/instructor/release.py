@@ -4,11 +4,14 @@
 
 writes DIR/<slug>/ with the skeleton, the public data and helpers (the pretrained weights
 students are given included), an assignment.toml holding only the public checks (an item
-whose checks are all hidden is marked `later`: graded by the instructor), and the
-reference's observations for those public probes, precomputed (DIR/<slug>/expectations/).
-No reference source, no hidden check, no hidden expectation, no example submission (they
-are mutants of the reference), no reference script. `grader --assignments DIR check
-my.ipynb` then runs the public checks on a machine that has the grader package only."""
+whose checks are all hidden is marked `later`: graded by the instructor), the reference's
+observations for those public probes, precomputed (DIR/<slug>/expectations/), and the
+contract (the graded names' kinds and signatures, as the skeleton has them). No reference
+source, no hidden check, no hidden expectation, no example submission (they are mutants of
+the reference), no reference script. DIR/ holds the wheel of the grader that made it (the
+README installs it: the package index's `grader` is someone else's), and DIR/bundle.json
+its version and content. `grader --assignments DIR check my.ipynb`, or `grader.check("2a")`
+in a notebook inside DIR, then runs the public checks with the grader package only."""
 from __future__ import annotations
 
 import json
@@ -18,10 +21,10 @@ from pathlib import Path
 
 import tomli_w
 
-from .. import __version__, expectations, fingerprint
+from .. import __version__, expectations, fingerprint, names
 from ..config import Assignment
-
-MARKER = "bundle.json"
+from ..student.bundle import MARKER
+from . import wheel
 
 
 class ReleaseError(ValueError):
@@ -63,6 +66,10 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
         raise ReleaseError(f"{assignment.slug}: releasing needs the reference (to precompute the public expectations)")
     raw = public_toml(assignment)
     want = expectations.get(assignment, opts)
+    try:
+        built = wheel.build()
+    except wheel.WheelError as e:
+        raise ReleaseError(f"the grader's wheel for the bundle: {e}") from None
     target = out / assignment.slug
     if target.exists():
         shutil.rmtree(target)
@@ -79,14 +86,52 @@ def release(assignment: Assignment, out: Path, opts) -> Path:
         (target / assignment.skeleton).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(skel, target / assignment.skeleton)
     (target / "assignment.toml").write_text(tomli_w.dumps(raw))
+    (target / names.CONTRACT).write_text(json.dumps(names.contract(assignment), indent=1))
     folder = target / expectations.BUNDLED
     expectations.write(folder, {k: want[k] for k in {c.probe for c in assignment.checks if c.visibility == "public"}})
     (folder / "meta.json").write_text(json.dumps({"grader_version": __version__, "engine": fingerprint.engine(),
                                                   "device": opts.device}))
-    (out / MARKER).write_text(json.dumps({"grader_version": __version__, "assignments": sorted(
-        [p.name for p in out.iterdir() if (p / "assignment.toml").is_file()])}))
-    (out / "README.md").write_text(
-        "# Self-check\n\nInstall the grader (`pip install \"grader[torch]\"` or `\"grader[keras]\"`), then, in this "
-        "folder:\n\n    grader --assignments . check path/to/your_notebook.ipynb\n\nOnly the public checks run "
-        "here; the other items are graded by your instructor.\n")
+    for stale in out.glob("*.whl"):
+        if stale.name != built.name:
+            stale.unlink()
+    shutil.copy2(built, out / built.name)
+    shipped = {p.name: tomllib.loads((p / "assignment.toml").read_text()) for p in sorted(out.iterdir())
+               if (p / "assignment.toml").is_file()}
+    (out / MARKER).write_text(json.dumps({"grader_version": __version__, "package": fingerprint.package(),
+                                          "wheel": built.name, "assignments": sorted(shipped)}, indent=1))
+    (out / "README.md").write_text(readme(built.name, shipped))
     return target
+
+
+def readme(wheel_name: str, shipped: dict[str, dict]) -> str:
+    """The bundle's README: install the bundle's own grader (with the framework's extra), then
+    check from the command line or from inside the notebook, naming the items checked here."""
+    frameworks = sorted({raw["framework"] for raw in shipped.values()})
+    installs = "\n".join(f'    pip install "./{wheel_name}[{fw}]"    # '
+                         + ", ".join(s for s, raw in shipped.items() if raw["framework"] == fw) for fw in frameworks)
+    items = "\n".join(f"- {s}: " + (", ".join(it["id"] for it in raw["items"] if it.get("checks")) or "none")
+                      for s, raw in shipped.items())
+    return f"""# Self-check
+
+Install the grader this bundle was made with (its wheel is in this folder; the package index's
+`grader` is an unrelated project), with your assignment's framework, from this folder:
+
+{installs}
+
+Then check your notebook from the command line, in this folder:
+
+    grader --assignments . check path/to/your_notebook.ipynb
+
+or from inside your notebook, when it is in this folder (or after `grader.init("path/to/this/folder")`,
+e.g. on Colab after uploading this folder):
+
+    import grader
+    grader.check("2a")     # one item's public checks, on your notebook's current definitions
+    grader.check_all()     # every public check
+
+The items with public checks:
+
+{items}
+
+Only the public checks run here; the other items are graded by your instructor.
+"""

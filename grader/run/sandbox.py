@@ -79,6 +79,10 @@ def _system_binds() -> list[tuple[str, str]]:
              os.path.dirname(os.path.realpath(grader.__file__))}
     exe = os.path.realpath(sys.executable)
     roots.add(os.path.dirname(os.path.dirname(exe)))
+    # site directories outside the environment that a .pth file or the user site put on the path
+    # (a venv reusing another's packages): the kernel's interpreter adds them too
+    roots |= {os.path.realpath(p) for p in sys.path
+              if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)}
     for r in sorted(roots):
         if not any(r == b or r.startswith(b + "/") for b, _ in binds):
             binds.append((r, r))
@@ -251,6 +255,7 @@ def environment(policy: Policy) -> dict:
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": "0",
         "GRADER_DEVICE": policy.device,
+        "GRADER_KERNEL": "1",          # a submission's own grader.check() cells do nothing while it is graded
         "CUDA_VISIBLE_DEVICES": policy.gpus if policy.device == "cuda" else "",
         "JUPYTER_PLATFORM_DIRS": "1",
         # the kernel imports the very grader package this process runs (a copy, an editable
