@@ -36,6 +36,8 @@ class ObserveBase(Strict):
     timeout_s: float | None = None    # this probe's time cap (default: the budget's probe_timeout_s)
     files: tuple[str, ...] = ()       # reference files the probe reads (relative to reference/<slug>/)
     reference: tuple[str, ...] = ()   # reference definitions a helper uses besides stand-ins (ctx.ref)
+    grades: tuple[str, ...] = ()      # graded names whose behaviour the probe judges (default: its target,
+                                      # else every graded name it does not bring in from the reference)
     needs: tuple[str, ...] = ()       # contract arguments the probe relies on (for signature checks)
 
 
@@ -68,9 +70,10 @@ class Check(Strict):
 
     @property
     def needs_reference(self) -> bool:
-        """Whether the probe runs reference code in the kernel (stand-ins, fallbacks, files)."""
+        """Whether the probe may bring reference pieces into the kernel (stand-ins, fallbacks,
+        reference definitions or files)."""
         o = self.observe
-        return bool(o.stand_in or o.fallback or o.files or o.reference or getattr(self.module, "USES_REFERENCE", False))
+        return bool(o.stand_in or o.fallback or o.files or o.reference)
 
 
 class Item(Strict):

@@ -95,8 +95,10 @@ def prepare(path: Path, assignment: Assignment, opts: Options, name: str | None 
 
 
 def observe(path: Path, assignment: Assignment, opts: Options, name: str | None = None,
-            prepared: Prepared | None = None) -> Observed:
-    """Load, execute and probe; never raises for anything the submission does."""
+            prepared: Prepared | None = None, expected: dict | None = None) -> Observed:
+    """Load, execute and probe; never raises for anything the submission does. `expected`:
+    the reference's observations (what the grader answers a probe's questions from); None for
+    the reference's own run."""
     t0 = time.monotonic()
     prepared = prepared or prepare(path, assignment, opts, name)
     sub, session = prepared.sub, prepared.session
@@ -114,7 +116,7 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
             status, reason = Status.CRASHED, ex.reason or "the kernel could not be started"
         else:
             session.probe_budget(b.probe_timeout_s * max(1, len(assignment.plan(set(opts.visibility)))))
-            observed = probe.collect(session, assignment, opts.seed, set(opts.visibility), opts.aliases)
+            observed = probe.collect(session, assignment, opts.seed, set(opts.visibility), opts.aliases, expected)
         t2 = time.monotonic()
     finally:
         session.close()
@@ -142,7 +144,7 @@ def _sources(sub: submission.Submission) -> dict[str, str]:
 def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, name: str | None = None,
           fingerprint: str = "", prepared: Prepared | None = None):
     """Returns (Result, executed notebook or None)."""
-    obs = observe(path, assignment, opts, name, prepared)
+    obs = observe(path, assignment, opts, name, prepared, expected)
     sub = obs.submission
     t = time.monotonic()
     judged = judge.judge(assignment, obs.observations, expected, sub.notebook,

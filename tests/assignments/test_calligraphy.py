@@ -134,15 +134,16 @@ def test_one_of_and_contains():
     assert v.fraction == 0 and "0.5" in v.message and "keras.PyDataset" in v.message
 
 
-# ---- `own`: the reference's model built from the student's parts (in-process) ------------------------
+# ---- stood-in parts: the student's model built from the reference's parts (in-process) ---------------
 
-@pytest.mark.parametrize("item,check", [("C6", "values"), ("C7", "causality"), ("C7", "values")])
-def test_own_parts_cost_once(item, check):
+@pytest.mark.parametrize("item,check", [("C6", "values"), ("C6", "residual and gate"), ("C7", "causality"),
+                                        ("C7", "values")])
+def test_stood_in_parts_cost_once(item, check):
     """A DownRightMovedConv2d that pads on the right is C3's bug: GatedResnet's and
-    AutoregressiveModel's checks compare with the reference's model built from that same layer
-    (`own`) and pass; against the reference's own model (without `own`) they fail."""
+    AutoregressiveModel's checks stand the reference's parts in and compare with the reference's
+    own run, so they pass; with the student's own parts they fail."""
     pytest.importorskip("keras")
-    from grader.probe.runner import load_reference, run_probe
+    import inprocess
 
     a = assignment.get(SLUG)
     text = a.reference_path.read_text()
@@ -150,21 +151,17 @@ def test_own_parts_cost_once(item, check):
                        "x = ops.pad(x, [[0, 0], [fh - 1, 0], [0, fw - 1], [0, 0]])")
     assert bug != text
     c = _checks(item)[check]
-    reference = {"text": text, "suffix": ".py"}
+    ref_ns, bug_ns = inprocess.definitions(text, ".py"), inprocess.definitions(bug, ".py")
 
-    def observe(ns, o):
-        plan = {"framework": "keras", "data_dir": str(a.directory / "data"), "helpers_path": str(a.helpers_path),
-                "seed": 0, "names": list(a.names), "contract": {},
-                "probes": {"p": {"kind": c.kind, "observe": o.model_dump(mode="json"), "seed": 0}}}
-        res = run_probe(ns, ns, plan, "p", reference=reference)
-        assert "value" in res and not res["stood_in"], res
-        return res["value"]
+    def verdict(o):
+        want = inprocess.observe(a, c.kind, o, ref_ns)
+        got = inprocess.observe(a, c.kind, o, bug_ns, expected=want)
+        assert "value" in got and "value" in want, (got.get("error"), want.get("error"))
+        return c.module.judge(o, c.judge, got["value"], want["value"]).fraction
 
-    ref_ns, bug_ns = load_reference(text, ".py"), load_reference(bug, ".py")
-    want = observe(ref_ns, c.observe)
-    assert c.module.judge(c.observe, c.judge, observe(bug_ns, c.observe), want).fraction == 1
-    alone = c.observe.model_copy(update={"own": []})
-    assert c.module.judge(alone, c.judge, observe(bug_ns, alone), observe(ref_ns, alone)).fraction == 0
+    assert c.observe.stand_in and verdict(c.observe) == 1
+    if check != "residual and gate":          # zero weights: a conv padding elsewhere still gives zeros
+        assert verdict(c.observe.model_copy(update={"stand_in": ()})) < 1
 
 
 # ---- the graded batch --------------------------------------------------------------------------------
