@@ -51,19 +51,22 @@ MAX_EVENTS = 40
 ALWAYS_BLOCKED = {"sys._current_frames", "gc.get_objects", "gc.get_referrers", "gc.get_referents"}
 # functions that only hand a frame to their caller (the caller is the one that uses it)
 PASS_THROUGH = {("/logging/__init__.py", "<lambda>"), ("/logging/__init__.py", "currentframe"),
-                ("/tf_inspect.py", "currentframe"), ("/tf_inspect.py", "stack"), ("/tf_inspect.py", "getouterframes")}
+                ("/tf_inspect.py", "currentframe"), ("/tf_inspect.py", "stack"), ("/tf_inspect.py", "getouterframes"),
+                ("/tensorflow/python/platform/tf_logging.py", "_get_caller")}
 # library functions that read only code locations (file, line, function and module names) of
 # the frames they walk, and hand no frame or local on: allowed whoever is on the chain
 LOCATION_READERS = {
     ("/logging/__init__.py", "findCaller"), ("/collections/__init__.py", "namedtuple"),
-    ("/typing.py", "_caller"), ("/enum.py", "_create_"), ("/enum.py", "__call__"),
-    ("/warnings.py", "warn"), ("/abc.py", "__new__"),
+    ("/typing.py", "_caller"), ("/typing_extensions.py", "_caller"), ("/enum.py", "_create_"),
+    ("/warnings.py", "warn"),
     ("/tensorflow/python/platform/tf_logging.py", "_logger_find_caller"),
-    ("/tensorflow/python/platform/tf_logging.py", "_get_caller"),
-    ("/absl/logging/__init__.py", "find_log_dir_and_names"), ("/absl/logging/__init__.py", "_find_caller"),
     ("/absl/logging/__init__.py", "findCaller"),
     ("/keras/src/utils/traceback_utils.py", "_process_traceback_frames"),
     ("/tensorflow/python/util/traceback_utils.py", "_process_traceback_frames"),
+    # TensorFlow records where each graph op, decorator and registration was made
+    ("/tensorflow/python/util/tf_stack.py", "__init__"), ("/tensorflow/python/util/tf_decorator.py", "make_decorator"),
+    ("/tensorflow/python/framework/traceable_stack.py", "set_filename_and_line_from_caller"),
+    ("/tensorflow/python/framework/registry.py", "register"),
 }
 # top-level packages whose every callable is watched: the measurements' arithmetic
 FRAMEWORK_ROOTS = ("torch", "tensorflow", "keras", "tf_keras", "numpy")
@@ -223,7 +226,10 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
                 except (AttributeError, TypeError):
                     pass
         for name, (cls, keys) in whole_classes.items():
-            for k in [k for k in list(vars(cls)) if k not in keys]:
+            # what changes behaviour: methods, properties and other descriptors (Python adds
+            # data such as __annotations__ or __slotnames__ to classes lazily)
+            for k in [k for k, v in list(vars(cls).items())
+                      if k not in keys and (callable(v) or hasattr(type(v), "__get__"))]:
                 found.append(f"{name}.{k} (added)")
                 if restore:
                     try:
@@ -258,27 +264,28 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         fn, name = location(f)
         return any(name == func and fn.endswith(suffix) for suffix, func in table)
 
-    def origin(chain: bool) -> str:
-        """'student', 'grader' or 'library': who, below the hook, asked. The first frame that
-        is not a look-through (inspect, traceback, exec'd strings, functions that only hand a
-        frame on) is the consumer; with `chain`, a student frame anywhere below a library
-        consumer makes the access the student's (the library performs it on the student's
-        behalf), unless the consumer only reads code locations."""
+    def origin(chain: bool) -> tuple[str, str]:
+        """('student' | 'grader' | 'library', the consumer's location): who, below the hook,
+        asked. The first frame that is not a look-through (inspect, traceback, exec'd strings,
+        functions that only hand a frame on) is the consumer; with `chain`, a student frame
+        anywhere below a library consumer makes the access the student's (the library
+        performs it on the student's behalf), unless the consumer only reads code locations."""
         f = getframe(2)
-        consumer = None
+        consumer, said = None, ""
         while f is not None:
             fn = f.f_code.co_filename
             if fn.startswith(students):
-                return "student"
+                return "student", said
             if consumer is None and not fn.endswith(TRANSPARENT) and not fn.startswith("<frozen") \
                     and not matches(f, PASS_THROUGH):
                 consumer = f
+                said = f"{fn.split('-packages/')[-1].split('/lib/python3')[-1]}:{f.f_code.co_name}"
                 if not chain or matches(f, LOCATION_READERS):
                     break
             f = f.f_back
         if consumer is None:
-            return "library"
-        return "grader" if "/grader/" in consumer.f_code.co_filename else "library"
+            return "library", said
+        return ("grader" if "/grader/" in consumer.f_code.co_filename else "library"), said
 
     def where() -> str:
         f = getframe(2)
@@ -310,12 +317,12 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         state["busy"].add(me)
         try:
             blocked = state["probing"] or event in ALWAYS_BLOCKED
-            who = origin(chain=blocked and kind in ("frame access", "gc walk"))
+            who, by = origin(chain=blocked and kind in ("frame access", "gc walk"))
             if who != "student":
                 return
             if event == "os.kill" and len(args) > 1 and args[0] == _pid() and args[1] == 2:
                 return                                   # the kernel interrupting itself
-            detail = f"{event} {str(args[:2])[:120]}"
+            detail = f"{event} {str(args[:2])[:120]}" + (f" by {by}" if by else "")
             if state["probing"]:
                 state["violations"].append(f"{kind}: {detail} at {where()}")
                 send({"type": "event", "when": "probing", "probe": state["probe"], "kind": kind,

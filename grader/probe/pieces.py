@@ -161,3 +161,24 @@ def grades(assignment: Assignment, kind_module, observe) -> set[str]:
     if isinstance(build, str) and build:
         return {build}
     return set(assignment.names) - may_hold(assignment, observe) - SECRET
+
+
+def validate(assignment: Assignment) -> None:
+    """Authoring errors, when the assignment loads: a probe may not bring in the reference's
+    version of a name it grades, nor declare a name the reference does not define (or ANSWERS)."""
+    from .. import checks
+    from ..config import ConfigError
+    ref = of(assignment)
+    for key, p in assignment.plan().items():
+        o = p["observe"]
+        names = declared(o)
+        if names & SECRET:
+            raise ConfigError(f"probes.{key}: `ANSWERS` never enters a kernel")
+        if ref is not None:
+            unknown = sorted(n for n in names if n not in ref.defined_by)
+            if unknown:
+                raise ConfigError(f"probes.{key}: the reference does not define `{unknown[0]}`")
+        both = grades(assignment, checks.get(p["kind"]), o) & may_hold(assignment, o)
+        if both:
+            raise ConfigError(f"probes.{key}: it grades {', '.join(sorted(both))}, whose reference version it "
+                              "would bring into the kernel")
