@@ -58,6 +58,7 @@ PASS_THROUGH = {("/logging/__init__.py", "<lambda>"), ("/logging/__init__.py", "
 LOCATION_READERS = {
     ("/logging/__init__.py", "findCaller"), ("/collections/__init__.py", "namedtuple"),
     ("/typing.py", "_caller"), ("/typing_extensions.py", "_caller"), ("/enum.py", "_create_"),
+    ("/typing_extensions.py", "_has_generic_or_protocol_as_origin"),
     ("/warnings.py", "warn"),
     ("/tensorflow/python/platform/tf_logging.py", "_logger_find_caller"),
     ("/absl/logging/__init__.py", "findCaller"),
@@ -67,6 +68,9 @@ LOCATION_READERS = {
     ("/tensorflow/python/util/tf_stack.py", "__init__"), ("/tensorflow/python/util/tf_decorator.py", "make_decorator"),
     ("/tensorflow/python/framework/traceable_stack.py", "set_filename_and_line_from_caller"),
     ("/tensorflow/python/framework/registry.py", "register"),
+    # Lightning's save_hyperparameters reads the arguments of the module's own __init__ frames
+    # (it stops at the first frame that is not an __init__ of the module's classes)
+    ("/core/mixins/hparams_mixin.py", "save_hyperparameters"), ("/utilities/parsing.py", "save_hyperparameters"),
 }
 # top-level packages whose every callable is watched: the measurements' arithmetic
 FRAMEWORK_ROOTS = ("torch", "tensorflow", "keras", "tf_keras", "numpy")
