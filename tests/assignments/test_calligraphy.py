@@ -2,7 +2,8 @@
 
 Fast: the judges of the toml on hand-built measurements (C9's generation, C11's training run),
 the probe model of C9 against its specification, the matches kinds the data-set checks use, and
-the `own` mechanism (the reference's model built from the student's parts) in-process.
+stood-in parts (the student's model built from the reference's parts, compared with the
+reference's run) in-process.
 Slow (the session's graded batch): what the feedback and the review column say."""
 import importlib.util
 
