@@ -113,14 +113,15 @@ def student_wrn(ctx, num_classes: int = N_CLASSES):
     with the weights it was built with. Built once per grading session and definition (a WRN
     takes ~0.2 s to build): later probes get the same model back with its initial weights
     restored (a probe's optimizer step or seeded weights do not carry over). A model built
-    while a reference piece stands in is not kept (nothing of the reference outlives its probe)."""
+    from the reference's WRN or ResBlock (a fallback, a stand-in) is not kept: nothing of the
+    reference outlives its probe."""
     float32(ctx)
     try:
         block = ctx.get("ResBlock")
     except Exception:  # noqa: BLE001 - a WRN may be graded without a ResBlock of that name
         block = None
     key = (ctx.get("WRN"), block, num_classes)
-    keep = not ctx.stood_in and not ctx.o.stand_in
+    keep = not {"WRN", "ResBlock"} & {*ctx.stood_in, *ctx.o.stand_in}
     cache = ctx.plan.setdefault("_loaded", {}).setdefault("jem_wrn", [])
     for k, model, initial in cache if keep else []:
         if len(k) == len(key) and all(p is q for p, q in zip(k, key)):
