@@ -167,11 +167,16 @@ def plain(value):
     return common.plain(value, _own)
 
 
+# the C-level methods (torch._C.TensorBase is immutable): a method a cell put on torch.Tensor
+# does not change what a tensor's values read as
+_DETACH, _CPU, _NUMPY = torch._C.TensorBase.detach, torch._C.TensorBase.cpu, torch._C.TensorBase.numpy
+
+
 def to_numpy(x) -> np.ndarray:
     """A plain value (checked) as numpy."""
     checked(x)
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
+        return _NUMPY(_CPU(_DETACH(x)))
     if isinstance(x, (list, tuple)):
         return np.asarray([to_numpy(v) for v in x])
     return np.asarray(x)

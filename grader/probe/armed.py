@@ -74,6 +74,9 @@ LOCATION_READERS = {
 }
 # top-level packages whose every callable is watched: the measurements' arithmetic
 FRAMEWORK_ROOTS = ("torch", "tensorflow", "keras", "tf_keras", "numpy")
+# library code that extends the framework's tensor classes at run time when a student asks
+# (tf.experimental.numpy.experimental_enable_numpy_behavior: x.reshape, x.T, x.ndim, ...)
+CLASS_EXTENSIONS = ("/tensorflow/python/ops/numpy_ops/",)
 # what the measurements themselves call: any change to these is reported and undone; other
 # watched callables that a library (not student code) replaced are accepted as the library's
 CRITICAL = ("torch.autograd.", "torch.Tensor.backward", "torch.Tensor.__getitem__", "torch.no_grad",
@@ -194,6 +197,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         return snap, whole
 
     snapshot, whole_classes = take()
+    whole_names = {f"{name}.{k}" for name, (_, keys) in whole_classes.items() for k in keys}
 
     def by_student(obj) -> bool:
         code = getattr(getattr(obj, "__wrapped__", obj), "__code__", None) or getattr(obj, "__code__", None)
@@ -202,6 +206,13 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
 
     def framework_name(name: str) -> bool:
         return name.split(".")[0] in FRAMEWORK_ROOTS or name.startswith(("tf.", "keras."))
+
+    def extension(value) -> bool:
+        """A method or property the framework's own extension code put on a tensor class."""
+        fns = [getattr(value, a, None) for a in ("fget", "fset")] if isinstance(value, property) else [value]
+        codes = [getattr(f, "__code__", None) for f in fns if f is not None]
+        return bool(codes) and all(c is not None and any(e in c.co_filename for e in CLASS_EXTENSIONS)
+                                   for c in codes)
 
     def changes(restore: bool) -> list[str]:
         """Watched callables that are not what they were when the library was armed: those
@@ -217,7 +228,8 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
             if not swapped and not mutated:
                 continue
             if swapped and not mutated and now is not _ABSENT and not name.startswith(CRITICAL) \
-                    and not by_student(now) and (not framework_name(name) or getattr(now, "__wrapped__", None) is v):
+                    and not by_student(now) and (not framework_name(name) or getattr(now, "__wrapped__", None) is v
+                                                 or (name in whole_names and extension(now))):
                 snapshot[name] = (holder, k, now, getattr(now, "__code__", None), getattr(now, "__defaults__", None))
                 continue
             found.append(name)
@@ -232,8 +244,12 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         for name, (cls, keys) in whole_classes.items():
             # what changes behaviour: methods, properties and other descriptors (Python adds
             # data such as __annotations__ or __slotnames__ to classes lazily)
-            for k in [k for k, v in list(vars(cls).items())
-                      if k not in keys and (callable(v) or hasattr(type(v), "__get__"))]:
+            for k, v in [(k, v) for k, v in list(vars(cls).items())
+                         if k not in keys and (callable(v) or hasattr(type(v), "__get__"))]:
+                if extension(v):
+                    keys.add(k)
+                    snapshot[f"{name}.{k}"] = (cls, k, v, getattr(v, "__code__", None), getattr(v, "__defaults__", None))
+                    continue
                 found.append(f"{name}.{k} (added)")
                 if restore:
                     try:
