@@ -307,13 +307,11 @@ def wrn_summary(ctx, num_classes: int = 10, batch: int = 2):
     creation order, else through the traced computation; None when they cannot be paired)."""
     from grader.probe.context import MissingDefinition
     x = ctx.tensor(np.random.default_rng(ctx.seed).uniform(0, 1, (batch, 32, 32, 3)).astype(np.float32))
-    from grader import graph
     model = student_wrn(ctx, num_classes)
-    nodes = ctx.fw.trace(model, [x])
-    params = graph.param_count(nodes)
+    params = ctx.fw.param_count(model, [x], by="gradient")     # those that take part in the computation
     fill_weights(model, ctx.seed + 5)
     try:
-        ctx.reference_weights(model, [x], "name-then-trace", trace=nodes)
+        ctx.reference_weights(model, [x], "name-then-trace")
         logits = to_np(model(x)).astype(np.float32)
     except MissingDefinition:
         logits = None                 # no pairing with the reference's model

@@ -64,10 +64,13 @@ class Framework(Protocol):
         """Answers and configs as JSON-able Python: tensors, sizes and tuples become lists."""
 
     # ---- parameters and structure ------------------------------------------------------------
-    def param_count(self, model, inputs: list, types=None, scope=None, trainable: bool = True) -> int:
+    def param_count(self, model, inputs: list, types=None, scope=None, trainable: bool = True,
+                    by: str = "trace") -> int:
         """The parameters that take part in one traced forward pass on `inputs` (each once):
         all, those of the ops of kinds `types` (grader.graph names), or those used inside
-        `scope` (an attribute path); trainable only unless `trainable` is False."""
+        `scope` (an attribute path); trainable only unless `trainable` is False. `by =
+        "gradient"`: the trainable ones the outputs' gradient reaches (one forward and backward
+        pass, cheaper than a trace)."""
 
     def layers(self, module) -> list[dict]:
         """Leaf layers in creation order: {"type", "config"} with their hyper-parameters."""

@@ -52,7 +52,9 @@ class Padded(Block):
 def test_parameters_that_take_no_part_are_not_counted():
     x = fw.example_input([2, 5])
     honest, padded = fw.build(Block, {"units": 4}), fw.build(Padded, {"units": 4})
-    assert fw.param_count(padded, [x]) == fw.param_count(honest, [x]) == (5 * 4 + 4) + (4 * 4 + 4) + 4 * 4
+    want = (5 * 4 + 4) + (4 * 4 + 4) + 4 * 4
+    assert fw.param_count(padded, [x]) == fw.param_count(honest, [x]) == want
+    assert fw.param_count(padded, [x], by="gradient") == want
     assert len(padded.trainable_weights) > len(honest.trainable_weights)
 
 
