@@ -7,8 +7,9 @@ them, so that inline work can be graded and hand-marked answers shown to the mar
   (the HKUST notebooks). Every cell that carries the label belongs to the item, and so do the
   cells after it up to the next marker or markdown heading (a markdown heading `### [C1]` is
   followed by the code cell that answers it);
-- **heading**: a markdown heading (or a bold line) that names the item by the handout's section
-  number or question: `## 4.2`, `### Question 3c`, `**(c)**`, `Q4:`; a label `Part B > Question 2`
+- **heading**: a markdown heading (or a bold line, or a short bold label opening a paragraph)
+  that names the item by the handout's section number or question: `## 4.2`, `### Question 3c`,
+  `**(c)**`, `**(d)** The middle pixel ...`, `Q4:`; a label `Part B > Question 2`
   asks for a "Question 2" heading inside a "Part B" one (the UofT notebooks). The item runs to the
   next heading of the same or a higher level. A code cell whose first line is such a comment
   (`# 3c: ...`) is found too, when no markdown heading names the item.
@@ -59,6 +60,8 @@ def markers(text: str) -> list[str]:
 
 _MD_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _BOLD_LINE = re.compile(r"^[ \t]*(?:\*\*|__)(.+?)(?:\*\*|__)[ \t]*[.:]?[ \t]*$", re.M)
+# a short bold label that opens a paragraph: "**(d)** The middle pixel given ..."
+_BOLD_LEAD = re.compile(r"^[ \t]*(?:\*\*|__)([^*_\n]{1,40}?)(?:\*\*|__)[ \t]*[.:)]?[ \t]+\S.*$", re.M)
 _WORDS = r"(?:question|exercise|problem|task|part|answer|q)"
 
 
@@ -74,15 +77,29 @@ def _names(text: str, label: str) -> bool:
     return bool(m) and bool(re.match(rf"^{_WORDS}?\s*{m.group(1)}\s*[.(]?\s*\(?{m.group(2)}\)(?![\w])", t))
 
 
+_LABEL = re.compile(rf"^{_WORDS}?\s*\.?\s*(\(?(?:\d+(?:\.\d+)*\s*\(?[a-z]?|[a-z])\)?)(?![\w])")
+
+
+def _shape(text: str) -> str | None:
+    """The form of the label a heading opens with ("(c)" -> "(a)", "3c" -> "1a", "4.2" -> "1.1"),
+    or None: headings with the same form are siblings (an item's span ends at the next one, at
+    whatever level it is written)."""
+    m = _LABEL.match(re.sub(r"[*_`]", "", text).strip().lower())
+    if not m or not m.group(1).strip("()"):
+        return None
+    return re.sub(r"\d+", "1", re.sub(r"[a-z]", "a", m.group(0).strip()))
+
+
 def headings(nb) -> list[tuple[int, int, str]]:
-    """(cell, level, text) of every markdown heading and bold line, in order; bold lines rank
-    below every '#' level."""
+    """(cell, level, text) of every markdown heading, bold line and short bold label opening a
+    paragraph (`**(d)** ...`), in order; the bold ones rank below every '#' level."""
     out = []
     for i, c in enumerate(nb.cells):
         if c.get("cell_type") != "markdown":
             continue
         found = [(m.start(), len(m.group(1)), m.group(2)) for m in _MD_HEADING.finditer(c.source)]
         found += [(m.start(), 7, m.group(1)) for m in _BOLD_LINE.finditer(c.source)]
+        found += [(m.start(), 7, m.group(1)) for m in _BOLD_LEAD.finditer(c.source)]
         out += [(i, level, text) for _, level, text in sorted(found)]
     return out
 
@@ -146,15 +163,20 @@ def by_heading(nb, label: str) -> list[tuple[list[int], int]]:
                 enclosing.append(h)
             if not all(any(_names(t, a) for _, _, t in enclosing) for a in ancestors):
                 continue
-        end = next((h[0] for h in hs[k + 1:] if h[1] <= level and h[0] > cell), None)
+        shape = _shape(text)
+        end = next((h[0] for h in hs[k + 1:] if h[0] > cell and (h[1] <= level or (shape and _shape(h[2]) == shape))),
+                   None)
         stop = (lambda j, end=end: end is not None and j >= end)
         places.append(([cell, *_follow(nb, cell, stop)], cell))
     if not places and not ancestors:
         for i, c in enumerate(nb.cells):
             if c.get("cell_type") == "code" and _names(_comment_heading(c.source), name):
-                places.append(([i, *_follow(nb, i, lambda j: _is_heading_cell(nb.cells[j])
+                shape = _shape(_comment_heading(c.source))
+                places.append(([i, *_follow(nb, i, lambda j, shape=shape: _is_heading_cell(nb.cells[j])
                                             or bool(markers(nb.cells[j].source))
-                                            or _names(_comment_heading(nb.cells[j].source), name))], i))
+                                            or _names(_comment_heading(nb.cells[j].source), name)
+                                            or bool(shape and _shape(_comment_heading(nb.cells[j].source)) == shape))],
+                               i))
     return places
 
 
@@ -188,7 +210,7 @@ def _one(nb, item_id: str, style: str, labels: list[str]) -> Found:
     if style == "marker":
         cells, marked = by_marker(nb, labels)
         return Found(item_id, cells, marked, "marker", True) if cells else Found(item_id)
-    places = [p for lab in labels for p in by_heading(nb, lab)]
+    places = list({h: (cs, h) for lab in labels for cs, h in by_heading(nb, lab)}.values())   # one per heading
     if not places:
         return Found(item_id)
     if len(places) == 1:

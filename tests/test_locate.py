@@ -138,3 +138,23 @@ def test_the_toml_names_the_style_and_labels():
     it = Item(id="B2", points=1, manual=True, locate=Locate(style=("heading",), labels=("Part B > Question 2",)))
     assert locate.item(UOFT, it).cells == [7, 8]
     assert locate.item(COURSE, Item(id="C9", points=5)).marked == [2]
+
+
+def test_a_bold_label_opening_a_paragraph_names_the_item():
+    """`**(d)** text`: an answer that starts with its bold label, under the question's heading
+    (a Rosenbaum submission's style); a bold word inside a sentence is not a heading."""
+    n = nb(md("## Question 3"), md("### (c) given the past"), code("p_c = 1"),
+           md("**(d)** The middle pixel given the pixels below and to the right: hard."), code("p_d = 2"),
+           md("We use **importance sampling** here."), code("p_d2 = 3"), md("### (e) given the rest"), code("p_e = 4"))
+    f = locate.locate(n, "3d", labels=("3d", "Question 3 > d"))
+    assert (f.style, f.marked, f.cells) == ("heading", [3], [3, 4, 5, 6])
+    assert locate.locate(n, "3c", labels=("3c", "Question 3 > c")).cells == [1, 2]
+
+
+def test_comment_headings_end_at_the_next_sibling():
+    """`# 3a) ...`, `# 3b) ...` as the first lines of code cells (a script in cells): each item
+    is its own cell and what follows it up to the next label of the same form."""
+    n = nb(code("import torch"), code("# 3a) first pixel\np = 1"), code("q = p + 1"), code("# 3b) middle pixel\nr = 2"),
+           code("# 3c) given the past\ns = 3"))
+    assert locate.locate(n, "3a").cells == [1, 2]
+    assert locate.locate(n, "3b").cells == [3]
