@@ -257,8 +257,7 @@ class Assignment(Strict):
 # ---- loading ---------------------------------------------------------------------------------
 
 _CHECK_KEYS = {"kind", "name", "weight", "message", "probe", "visibility"}
-_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "later", "hidden_weight", "prompt", "locate",
-              "checks"}
+_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "later", "hidden_weight", "prompt", "locate", "checks"}
 
 
 def checks_default_visibility(module, observe) -> str:

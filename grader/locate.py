@@ -47,12 +47,16 @@ _BRACKET = re.compile(r"\[\s*([A-Za-z]*\d+(?:\.\d+)*[a-z]?(?:\s*[+,/&]\s*[A-Za-z
 _MARKER_LINE = re.compile(r"^[ \t]*(?:#+|\*\*|__|>)?[ \t]*((?:\[[^\]\n]*\][ \t]*(?:[/,&+]|and)?[ \t]*)+)", re.M)
 
 
-def markers(text: str) -> list[str]:
-    """The item labels a cell's text carries as markers, in order."""
+def markers(text: str, markdown: bool = False) -> list[str]:
+    """The item labels a cell's text carries as markers, in order. In markdown, a heading
+    names its items anywhere on its line too (`### Generation [C9]: ...`, `## 4.1 Data [C1], [C2]`)."""
     out: list[str] = []
-    for line in _MARKER_LINE.finditer(text):
-        for group in _BRACKET.finditer(line.group(1)):
-            out += [s for s in re.split(r"\s*[+,/&]\s*", group.group(1)) if s]
+    lines = [m.group(1) for m in _MARKER_LINE.finditer(text)]
+    if markdown:
+        lines = [m.group(0) for m in _MD_HEADING.finditer(text)] + lines
+    for line in lines:
+        for group in _BRACKET.finditer(line):
+            out += [s for s in re.split(r"\s*[+,/&]\s*", group.group(1)) if s and s not in out]
     return out
 
 
@@ -67,8 +71,19 @@ _WORDS = r"(?:question|exercise|problem|task|part|answer|q)"
 
 def _names(text: str, label: str) -> bool:
     """Whether a heading's text starts by naming `label` ("4.2", "Question 3c", "(c)", "Q4:"),
-    and not a longer number ("4.21", "4.2.1")."""
+    and not a longer number ("4.21", "4.2.1"); a heading that lists several ("4.2, 5.2, 6.2
+    Training runs") names each of them."""
     t = re.sub(r"[*_`]", "", text).strip().lower()
+    while True:
+        if _starts_with(t, label):
+            return True
+        m = _LISTED.match(t)
+        if not m:
+            return False
+        t = t[m.end():]
+
+
+def _starts_with(t: str, label: str) -> bool:
     lab = re.escape(label.strip().lower())
     if re.match(rf"^{_WORDS}?\s*\.?\s*\(?{lab}\)?(?![\w]|\.\d)", t):
         return True
@@ -77,17 +92,44 @@ def _names(text: str, label: str) -> bool:
     return bool(m) and bool(re.match(rf"^{_WORDS}?\s*{m.group(1)}\s*[.(]?\s*\(?{m.group(2)}\)(?![\w])", t))
 
 
+# one numbered label and a separator at the start of a heading that lists several
+_LISTED = re.compile(rf"^{_WORDS}?\s*\.?\s*\(?\d+(?:\.\d+)*[a-z]?\)?\s*(?:,|&|/|\band\b)\s*")
+_SECTION = re.compile(rf"^{_WORDS}?\s*\.?\s*\(?(\d+(?:\.\d+)*)(?:\.?([a-z])(?![a-z0-9])|\s*\(([a-z])\))?")
+
+
+def section(text: str) -> str | None:
+    """The section number a heading (or label) starts with, as '4.2', '4.2.1' or '3c'; None
+    for a heading that names none ("Discussion", "(c)")."""
+    m = _SECTION.match(re.sub(r"[*_`]", "", text).strip().lower())
+    return m.group(1) + (m.group(2) or m.group(3) or "") if m else None
+
+
+def _another_section(text: str, number: str | None) -> bool:
+    """A heading that starts another numbered section than `number` (not one inside it)."""
+    sec = section(text)
+    return number is not None and sec is not None and sec != number and not sec.startswith(number + ".")
+
+
 _LABEL = re.compile(rf"^{_WORDS}?\s*\.?\s*(\(?(?:\d+(?:\.\d+)*\s*\(?[a-z]?|[a-z])\)?)(?![\w])")
+
+
+def _label(text: str) -> str | None:
+    m = _LABEL.match(re.sub(r"[*_`]", "", text).strip().lower())
+    return m.group(0).strip() if m and m.group(1).strip("()") else None
 
 
 def _shape(text: str) -> str | None:
     """The form of the label a heading opens with ("(c)" -> "(a)", "3c" -> "1a", "4.2" -> "1.1"),
-    or None: headings with the same form are siblings (an item's span ends at the next one, at
-    whatever level it is written)."""
-    m = _LABEL.match(re.sub(r"[*_`]", "", text).strip().lower())
-    if not m or not m.group(1).strip("()"):
-        return None
-    return re.sub(r"\d+", "1", re.sub(r"[a-z]", "a", m.group(0).strip()))
+    or None."""
+    lab = _label(text)
+    return re.sub(r"\d+", "1", re.sub(r"[a-z]", "a", lab)) if lab else None
+
+
+def _sibling(text: str, other: str) -> bool:
+    """Whether `other` opens with another label of the same form as `text`'s ("(c)" and "(d)"):
+    an item's span ends at its next sibling, at whatever level that is written."""
+    shape = _shape(text)
+    return shape is not None and _shape(other) == shape and _label(other) != _label(text)
 
 
 def headings(nb) -> list[tuple[int, int, str]]:
@@ -136,7 +178,7 @@ def by_tag(nb, labels: list[str]) -> list[int]:
 
 def by_marker(nb, labels: list[str]) -> tuple[list[int], list[int]]:
     wanted = {lab.lower() for lab in labels}
-    carried = [markers(c.source) for c in nb.cells]
+    carried = [markers(c.source, c.get("cell_type") == "markdown") for c in nb.cells]
     marked = [i for i, ms in enumerate(carried) if wanted & {m.lower() for m in ms}]
     cells: list[int] = []
     for i in marked:
@@ -163,31 +205,40 @@ def by_heading(nb, label: str) -> list[tuple[list[int], int]]:
                 enclosing.append(h)
             if not all(any(_names(t, a) for _, _, t in enclosing) for a in ancestors):
                 continue
-        shape = _shape(text)
-        end = next((h[0] for h in hs[k + 1:] if h[0] > cell and (h[1] <= level or (shape and _shape(h[2]) == shape))),
+        number = section(name)
+        end = next((h[0] for h in hs[k + 1:] if h[0] > cell and (h[1] <= level or _another_section(h[2], number)
+                                                                  or _sibling(text, h[2]))),
                    None)
         stop = (lambda j, end=end: end is not None and j >= end)
         places.append(([cell, *_follow(nb, cell, stop)], cell))
     if not places and not ancestors:
         for i, c in enumerate(nb.cells):
             if c.get("cell_type") == "code" and _names(_comment_heading(c.source), name):
-                shape = _shape(_comment_heading(c.source))
-                places.append(([i, *_follow(nb, i, lambda j, shape=shape: _is_heading_cell(nb.cells[j])
-                                            or bool(markers(nb.cells[j].source))
+                head = _comment_heading(c.source)
+                places.append(([i, *_follow(nb, i, lambda j, head=head: _is_heading_cell(nb.cells[j])
+                                            or bool(markers(nb.cells[j].source, True))
                                             or _names(_comment_heading(nb.cells[j].source), name)
-                                            or bool(shape and _shape(_comment_heading(nb.cells[j].source)) == shape))],
-                               i))
+                                            or _sibling(head, _comment_heading(nb.cells[j].source)))], i))
     return places
 
 
-def locate(nb, item_id: str, styles: tuple[str, ...] = STYLES, labels: tuple[str, ...] = ()) -> Found:
-    """The cells that answer `item_id`: the first of `styles` that finds it; failing those, any
-    other style (then `certain` is False and `note` says so)."""
+def locate(nb, item_id: str, styles: tuple[str, ...] = STYLES, labels: tuple[str, ...] = (),
+           every: bool = False) -> Found:
+    """The cells that answer `item_id`: the first of `styles` that finds it, or with `every`
+    all of them together (for the marker, who wants the tagged training cell and the comment the
+    student wrote under a heading); failing those, any other style (then `certain` is False
+    and `note` says so)."""
     if nb is None:
         return Found(item_id, note="no notebook")
     labels = list(labels) or [item_id]
+    if every:
+        finds = [f for f in (_one(nb, item_id, s, labels) for s in styles) if f]
+        if finds:
+            return finds[0] if len(finds) == 1 else _united(item_id, finds)
     tried = list(styles) + [s for s in STYLES if s not in styles]
     for n, style in enumerate(tried):
+        if every and n < len(styles):
+            continue
         found = _one(nb, item_id, style, labels)
         if found:
             if n >= len(styles):
@@ -198,9 +249,15 @@ def locate(nb, item_id: str, styles: tuple[str, ...] = STYLES, labels: tuple[str
     return Found(item_id)
 
 
-def item(nb, it) -> Found:
+def _united(item_id: str, finds: list[Found]) -> Found:
+    return Found(item_id, sorted({i for f in finds for i in f.cells}), sorted({i for f in finds for i in f.marked}),
+                 "+".join(f.style for f in finds), all(f.certain for f in finds),
+                 "; ".join(f.note for f in finds if f.note))
+
+
+def item(nb, it, every: bool = False) -> Found:
     """An assignment item's cells, as its toml's `locate` says (grader.config.Locate)."""
-    return locate(nb, it.id, it.locate.style, it.locate.labels)
+    return locate(nb, it.id, it.locate.style, it.locate.labels, every)
 
 
 def _one(nb, item_id: str, style: str, labels: list[str]) -> Found:
@@ -210,27 +267,49 @@ def _one(nb, item_id: str, style: str, labels: list[str]) -> Found:
     if style == "marker":
         cells, marked = by_marker(nb, labels)
         return Found(item_id, cells, marked, "marker", True) if cells else Found(item_id)
-    places = list({h: (cs, h) for lab in labels for cs, h in by_heading(nb, lab)}.values())   # one per heading
+    places = list({h: (cs, h) for lab in labels for cs, h in by_heading(nb, lab)}.values())
     if not places:
         return Found(item_id)
-    if len(places) == 1:
-        return Found(item_id, places[0][0], [places[0][1]], "heading", True)
     cells = sorted({i for cs, _ in places for i in cs})
-    return Found(item_id, cells, sorted({h for _, h in places}), "heading", False,
-                 f"{len(places)} headings name it (cells {', '.join(str(h) for _, h in places)})")
+    marked = sorted(h for _, h in places)
+    # a heading shared by several items ("4.2, 5.2, 6.2 Training runs") does not compete with
+    # the one that names this item alone: two of those do (Question 2 in Part B and in Part C)
+    own = [h for h in marked if not _lists_several(nb.cells[h])]
+    if len(own) <= 1:
+        return Found(item_id, cells, marked, "heading", True)
+    return Found(item_id, cells, marked, "heading", False,
+                 f"{len(own)} headings name it (cells {', '.join(map(str, own))})")
+
+
+def _lists_several(cell) -> bool:
+    if cell.get("cell_type") != "markdown":
+        return False
+    return any(_LISTED.match(re.sub(r"[*_`]", "", m.group(2)).strip().lower()) for m in _MD_HEADING.finditer(cell.source))
+
+
+def _unmarked(line: str) -> str:
+    """A line without its leading marker: "**[Q4]** The loss fell" -> "The loss fell"."""
+    m = _MARKER_LINE.match(line)
+    return re.sub(r"^[*_:.\s-]+", "", line[m.end():]) if m and markers(line) else line
 
 
 def text_of(nb, found: Found, limit: int = 4000) -> str:
-    """The markdown answer text of a located item (without the marker or heading line itself)."""
-    parts = []
-    for i in found.cells:
-        c = nb.cells[i]
-        if c.get("cell_type") != "markdown":
-            continue
-        src = c.source
-        if i in found.marked:
-            src = "\n".join(ln for ln in src.splitlines()
-                            if not (markers(ln) or _MD_HEADING.match(ln) or _BOLD_LINE.match(ln)))
-        if src.strip():
-            parts.append(src.strip())
+    """The markdown answer text of a located item, without the marker or heading lines (often the
+    handout's prompt, "**[Q6]** Comment on the generated images."), unless the student's words are
+    on those lines and nowhere else ("**[Q4]** The loss fell from 2.2 to 1.9")."""
+    for keep_marked_lines in (False, True):
+        parts = []
+        for i in found.cells:
+            c = nb.cells[i]
+            if c.get("cell_type") != "markdown":
+                continue
+            src = c.source
+            if i in found.marked:
+                src = "\n".join(_unmarked(ln) if keep_marked_lines else ln for ln in src.splitlines()
+                                if not (_MD_HEADING.match(ln) or _BOLD_LINE.match(ln)
+                                        or (markers(ln) and not keep_marked_lines)))
+            if src.strip():
+                parts.append(src.strip())
+        if parts:
+            break
     return "\n\n".join(parts)[:limit]

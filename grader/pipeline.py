@@ -142,7 +142,8 @@ def _sources(sub: submission.Submission) -> dict[str, str]:
 
 def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, name: str | None = None,
           fingerprint: str = "", prepared: Prepared | None = None):
-    """Returns (Result, executed notebook or None)."""
+    """Returns (Result, executed notebook or None, the notebook as submitted or None: its stored
+    outputs are what the marker sees)."""
     obs = observe(path, assignment, opts, name, prepared)
     sub = obs.submission
     t = time.monotonic()
@@ -169,7 +170,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
         result.reason = "; ".join(filter(None, [obs.execution.reason if obs.execution.status != "ok" else "", *bad]))
     if sub.root:
         shutil.rmtree(sub.root, ignore_errors=True)
-    return result, (obs.execution.notebook if obs.execution else None)
+    return result, (obs.execution.notebook if obs.execution else None), sub.notebook
 
 
 def _integrity(result: Result, obs: Observed, sub: submission.Submission, assignment: Assignment) -> None:

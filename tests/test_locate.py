@@ -1,4 +1,6 @@
 """The item locator on notebooks in the three marking styles the courses use."""
+from pathlib import Path
+
 import nbformat
 from nbformat.v4 import new_code_cell as code
 from nbformat.v4 import new_markdown_cell as md
@@ -138,6 +140,107 @@ def test_the_toml_names_the_style_and_labels():
     it = Item(id="B2", points=1, manual=True, locate=Locate(style=("heading",), labels=("Part B > Question 2",)))
     assert locate.item(UOFT, it).cells == [7, 8]
     assert locate.item(COURSE, Item(id="C9", points=5)).marked == [2]
+
+
+# ---- as the marker's page uses it ---------------------------------------------------------------
+
+# our colourization skeleton: one heading for three training items, the student's comments below
+RUNS = nb(
+    md("## 4.2, 5.2, 6.2 Training runs"),
+    tagged(code("histories = train_all()"), "train", "answer-4.2", "answer-5.2", "answer-6.2"),
+    md("### 4.2\n\nThe horse is often the colour of the grass."),
+    md("### 4.2.1 More on 4.2"),
+    md("### 5.3\n\nConvTransposeNet is a little worse."),
+)
+
+
+def test_a_heading_that_lists_several_items_names_each_and_yields_to_their_own():
+    assert locate._names("4.2, 5.2, 6.2 Training runs", "5.2") and locate._names("4.2 and 6.2", "6.2")
+    assert not locate._names("4.2, 5.2 Training runs", "5.3")
+    f = locate.locate(RUNS, "4.2", ("heading",))
+    # the shared heading and the item's own do not compete: certain; 4.2.1 is inside 4.2, 5.3 is not
+    assert (f.cells, f.marked, f.certain) == ([0, 1, 2, 3], [0, 2], True)
+    assert locate.locate(RUNS, "5.2", ("heading",)).cells == [0, 1]      # "### 4.2" starts another section
+    assert locate.locate(RUNS, "5.3", ("heading",)).cells == [4]
+    assert (locate.section("4.2.1 More"), locate.section("3(c) x"), locate.section("Question 2"),
+            locate.section("Discussion")) == ("4.2.1", "3c", "2", None)
+
+
+def test_every_style_the_toml_names_together_for_the_marker():
+    first = locate.locate(RUNS, "5.2", ("tag", "heading"))
+    assert (first.style, first.cells) == ("tag", [1])
+    both = locate.locate(RUNS, "5.2", ("tag", "heading"), every=True)
+    assert (both.style, both.cells, both.certain) == ("tag+heading", [0, 1], True)
+    # a style the toml does not name is still the fallback, and said to be unsure
+    other = locate.locate(RUNS, "5.3", ("tag",), every=True)
+    assert other.cells == [4] and not other.certain and "not by the tag" in other.note
+
+
+def test_a_markdown_heading_names_its_items_anywhere_on_its_line():
+    n = nb(md("## 4.4 Evaluation\n### Generation [C9]: pixel by pixel"), code("def generate_images(): ..."),
+           md("### Test binary cross-entropy [C10]"), code("x = a[3]  # [C9] in a comment, not at its start"))
+    assert locate.markers(n.cells[0].source, markdown=True) == ["C9"]
+    assert locate.markers(n.cells[3].source) == []
+    assert locate.locate(n, "C9", ("marker",)).cells == [0, 1]
+    assert locate.locate(n, "C10", ("marker",)).cells == [2, 3]
+
+
+def test_answers_are_the_words_or_else_what_the_cells_printed():
+    from nbformat.v4 import new_output
+
+    from grader import answers
+    from grader.config import Item, Locate
+    log = code("# [Q4]/[Q5] train\nhistory = train_loop(model, 20)")
+    log.outputs = [new_output("stream", name="stdout",
+                              text="Epoch 1/20\n1/5 [==>..]\r5/5 [=====] - loss: 2.1\x1b[0m\nepoch 20: loss 0.41\n"),
+                   new_output("stream", name="stderr", text="W0000 oneDNN custom operations are on\n"),
+                   new_output("error", ename="KeyboardInterrupt", evalue="", traceback=["stopped"])]
+    fig = code("# [Q7]\nplot_energy()")
+    fig.outputs = [new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure size 640x480>"})]
+    n = nb(log, md("### [Q5] Accuracy\n\nYOUR ANSWER HERE\n\n0.61 on the test set."), md("**[Q6]** Dropout: 0.63."), fig)
+    q4 = Item(id="Q4", points=7, manual=True, locate=Locate(style=("marker",)))
+    assert answers.extract(n, q4) == "Epoch 1/20\n5/5 [=====] - loss: 2.1\nepoch 20: loss 0.41"
+    assert answers.extract(n, "Q5") == "0.61 on the test set."
+    assert answers.extract(n, "Q6") == "Dropout: 0.63."                 # the words on the marker's own line
+    assert answers.extract(n, "Q7") == "(1 figure in the notebook, cell 3)"         # not its "<Figure size ...>"
+    assert answers.extract(n, "Q8") == "" and answers.extract(None, q4) == ""
+
+
+def test_the_assignments_own_notebooks_answer_where_their_tomls_say():
+    """Every manual item of the five assignments has a rule; on the notebooks in the courses'
+    styles (examples, variants, our skeletons) the items they answer are found, certain."""
+    from grader import assignment
+    root = Path(__file__).resolve().parent.parent
+    want = {
+        ("colourization-cifar10", "assignments/colourization-cifar10/examples/colab-unet-without-skips.ipynb"):
+            {"4.2": [15, 16, 17, 18], "5.2": [15, 16, 17], "5.3": [19], "6.2": [15, 16, 17], "6.3": [20]},
+        ("colourization-cifar10", "tests/assignments/colourization-cifar10/variants/colab_functional_ops.ipynb"):
+            {"4.2": [14], "5.3": []},
+        ("colourization-cifar10", "assignments/colourization-cifar10/skeleton.ipynb"): {"6.2": [14, 15, 16]},
+        ("denoising-autoencoder", "assignments/denoising-autoencoder/skeleton/asgn6.ipynb"):
+            {"3c": [5, 6], "3d": [7], "3e": [8], "3f": [9]},
+        ("denoising-autoencoder", "tests/assignments/denoising-autoencoder/variants/notebook_gelu_no_norm.ipynb"):
+            {"3c": [9], "3d": [10], "3e": []},
+        ("denoising-autoencoder", "assignments/denoising-autoencoder/examples/colab-no-batchnorm.ipynb"):
+            {"3d": [5], "3e": [6]},
+        ("jem-cifar10", "assignments/jem-cifar10/examples/colab-stride-first-sampling-ascent.ipynb"):
+            {"Q1": [6], "Q4": [19], "Q5": [19], "Q6": [22], "Q9": [31], "Q10": [31], "Q3": []},
+        ("pixelcnn-calligraphy", "assignments/pixelcnn-calligraphy/skeleton/autoregressive_model.ipynb"):
+            {"P-C9": [25, 26], "P-C11": [30, 31], "Q6": [25, 26], "Q7": [28], "Q1": []},
+        ("pixelcnn-calligraphy", "assignments/pixelcnn-calligraphy/examples/drmc-pads-right.ipynb"):
+            {"P-C9": [18, 19], "P-C11": [22, 23]},
+    }
+    for slug, a in assignment.all_assignments().items():
+        for it in a.items:
+            if it.manual:
+                assert it.locate.style != locate.STYLES or it.locate.labels, f"{slug} {it.id}: no [items.locate] rule"
+    for (slug, path), items in want.items():
+        a = assignment.get(slug)
+        n = nbformat.read(root / path, as_version=4)
+        for item_id, cells in items.items():
+            f = locate.item(n, a.item(item_id), every=True)
+            assert f.cells == cells, (path, item_id, f)
+            assert f.certain or not cells, (path, item_id, f.note)
 
 
 def test_a_bold_label_opening_a_paragraph_names_the_item():

@@ -333,7 +333,7 @@ for row in range(IMG_SIZE):
         pixels[:, row, col, 0] = (u < p).astype(np.float32)   # 1 with probability p
 # END SOLUTION
 
-# %% tags=["report"]
+# %% tags=["report", "answer-P-C9", "answer-Q6"]
 import matplotlib.pyplot as plt
 
 plt.figure(figsize=(12, 2))
@@ -344,7 +344,7 @@ plt.show()
 # %% [markdown]
 # ### The test binary cross-entropy
 
-# %% tags=["train", "item-C10"]
+# %% tags=["train", "item-C10", "answer-Q7"]
 ### [C10: Quantitative Evaluation]
 # BEGIN SOLUTION
 # SKELETON: # The mean binary cross-entropy of pixel_cnn over every pixel of test_ds: print it.
@@ -361,7 +361,7 @@ print("test BCE:", test_bce)
 # %% [markdown]
 # ## 4.5 Rundown: training after loading the pretrained weights
 
-# %% tags=["train", "item-C11"]
+# %% tags=["train", "item-C11", "answer-P-C11"]
 ### [C11: Model training and log reporting]
 # BEGIN SOLUTION
 # SKELETON: # Compile pixel_cnn with Adam (the settings of section 4.5), fit it on train_ds for 10 epochs
@@ -372,7 +372,7 @@ pixel_cnn.compile(optimizer=optimizer, loss="binary_crossentropy")
 history = pixel_cnn.fit(train_ds, validation_data=val_ds, epochs=10, verbose=2)
 # END SOLUTION
 
-# %% tags=["report"]
+# %% tags=["report", "answer-P-C11"]
 plt.plot(history.history["loss"], label="train")
 plt.plot(history.history["val_loss"], label="validation")
 plt.xlabel("epoch")
