@@ -233,3 +233,14 @@ def test_a_definition_whose_cell_raised_goes_to_review():
     r.cells = [CellRecord(index=0, status="error", ename="IndentationError", evalue="expected an indented block")]
     gaps.review(a, book, r)
     assert "cell 0 defines `DownMovedConv2d` but raised IndentationError" in r.review[0].reason
+
+
+def test_work_under_the_part_an_item_belongs_to_goes_to_review():
+    """Question 3 answered in cells whose subparts the grader cannot tell apart (no "(c)"
+    heading): the missing function is not a silent zero, the cells under "Question 3" are named."""
+    a = assignment.get("pixelcnn-mnist")
+    book = nb(md("## Question 3"), code("probs = model(img)[0, :, 0, 14, 14].softmax(0)"), md("## Notes"))
+    r = _result(0, "`conditional_middle_given_above_left` is not defined in the submission")
+    r.assignment, r.items[0].id = "pixelcnn-mnist", "3c"
+    gaps.review(a, book, r)
+    assert r.items[0].status == Status.REVIEW and "cell 1 answers the part it belongs to" in r.review[0].reason
