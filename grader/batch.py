@@ -69,12 +69,13 @@ def _already(folder: Path, path: Path, fp: str) -> Result | None:
 def grade_one(path: Path, name: str, assignment: Assignment, expected: dict, opts, out: Path, fp: str = "",
               prepared: "pipeline.Prepared | None" = None, minutes_late: float | None = None) -> Result:
     try:
-        result, nb = pipeline.grade(path, assignment, expected, opts, name, fingerprint=fp, prepared=prepared)
+        result, nb, submitted = pipeline.grade(path, assignment, expected, opts, name, fingerprint=fp,
+                                               prepared=prepared)
     except Exception as e:  # noqa: BLE001 - a batch must survive the grader's own bugs
         traceback.print_exc()
-        result, nb = pipeline.crashed(path, assignment, opts, e), None
+        result, nb, submitted = pipeline.crashed(path, assignment, opts, e), None, None
     totals.apply(result, assignment, minutes_late)
-    report.write(result, assignment, out / name, nb)
+    report.write(result, assignment, out / name, nb, submitted)
     return result
 
 

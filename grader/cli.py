@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import assignment as assignments
-from . import batch, detect, expectations, pipeline, report
+from . import batch, detect, expectations, pipeline
 from .config import ConfigError
 from .result import Result, Status
 
@@ -88,12 +88,25 @@ def _run_batch(a, paths: list[Path], out: Path, opts, jobs: int, backend: str, r
 
 
 def _gradebook_table(results: list[Result], a) -> Table:
-    df = report.gradebook(results, a)
-    t = Table(title=f"{a.slug}  (auto max {a.auto_max:g})")
-    for c in df.columns:
-        t.add_column(str(c), justify="left" if c in {"submission", "status"} else "right")
-    for _, row in df.iterrows():
-        t.add_row(*["" if v is None or v != v else (f"{v:g}" if isinstance(v, float) else str(v)) for v in row])
+    """A summary that fits a terminal: submission, auto, manual, total, status and the items
+    that lost points (the full table, a column per item, is grades.csv)."""
+    t = Table(title=f"{a.slug}: {len(results)} submission(s)", caption="full table: grades.csv")
+    longest = max((len(r.submission) for r in results), default=10)
+    t.add_column("submission", min_width=min(longest, 40), overflow="fold")     # folded, never cut to "s…"
+    for c in ("auto", "manual", "total"):
+        t.add_column(c, justify="right", no_wrap=True)
+    t.add_column("status", no_wrap=True)
+    t.add_column("lost points", min_width=24, ratio=1, overflow="fold")
+    for r in results:
+        hand = [i for i in r.items if i.kind == "manual"]
+        unmarked = sum(not i.marked for i in hand)
+        manual = (f"{r.manual_points:g}/{r.manual_max:g}" if not unmarked else
+                  "unmarked" if unmarked == len(hand) else f"{r.manual_points:g} ({unmarked} unmarked)") if hand else ""
+        lost = [f"{i.id} -{round(i.max_points - i.points, 2):g}" for i in r.items
+                if i.kind != "bonus" and (i.kind == "auto" or i.marked) and i.points < i.max_points - 1e-9]
+        total = f"{r.total:g}" + (f" (-{r.late_penalty:g} late)" if r.late_penalty else "")
+        t.add_row(r.submission, f"{r.auto_points:g}/{r.auto_max:g}", manual, total, str(r.status),
+                  ", ".join(lost) or "-")
     return t
 
 
@@ -108,7 +121,9 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
           times_csv: Optional[Path] = typer.Option(None, "--times", help="CSV submission,submitted_at (ISO-8601 "
                                                    "with timezone): late penalties by the assignment's late policy"),
           deadline: Optional[str] = typer.Option(None, "--deadline", help="replaces the late policy's deadline, e.g. "
-                                                 "2023-04-14T23:59:00+08:00; without --times, files' mtimes")) -> None:
+                                                 "2023-04-14T23:59:00+08:00; without --times, files' mtimes"),
+          similarity: bool = typer.Option(False, "--similarity", help="then compare every pair: "
+                                          "OUT/similarity.csv and OUT/similarity.html")) -> None:
     """Grade submissions: DIR/grades.csv, and DIR/<name>/{result.json,feedback.md,executed.ipynb}."""
     from .instructor import times as submission_times
     a = _assignment(slug)
@@ -129,6 +144,8 @@ def grade(slug: str, paths: List[Path] = typer.Argument(..., help="submissions: 
     if when is not None and a.late is None:
         console.print(f"[yellow]{a.slug} has no late policy: minutes_late recorded, no penalty[/yellow]")
     console.print(f"wrote {out / 'grades.csv'}")
+    if similarity:
+        instructor.report_similarity(a, batch.expand(paths), out)
 
 
 def _sandbox_line() -> None:

@@ -7,6 +7,7 @@ judge needs (`judge`: tolerances, accepted answers), which never leave the grade
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -76,6 +77,14 @@ class Check(Strict):
         return bool(o.stand_in or o.fallback or o.files or o.reference)
 
 
+class Locate(Strict):
+    """Where a notebook answers the item (grader/locate.py): the marking styles to try, in order,
+    and the labels its marker or heading uses (default: the item's id; `Part B > Question 2`
+    for a heading inside another)."""
+    style: tuple[Literal["tag", "marker", "heading"], ...] = ("tag", "marker", "heading")
+    labels: tuple[str, ...] = ()
+
+
 class Item(Strict):
     id: str
     points: float = Field(ge=0)
@@ -85,7 +94,49 @@ class Item(Strict):
     later: bool = False              # a student bundle's item whose checks are all hidden (graded later)
     hidden_weight: float = 0.0       # a student bundle's item: the weight of its checks graded later
     prompt: str = ""
+    locate: Locate = Locate()
     checks: tuple[Check, ...] = ()
+
+
+class InlineFunction(Strict):
+    """A contract function that the cells answering an item may stand for (grader/inline.py): the
+    grader runs those cells as the function, their free variables bound by role to its arguments
+    (a model, data sets, an image), and picks what they leave by `returns`."""
+    item: str                                   # whose cells (found by grader/locate.py)
+    params: tuple[str, ...] = ()                # the function's parameters, as the contract names them
+    returns: str                                # numbers, optimizer, history, model, or array:<dims> ("*": any)
+    repeat: str = ""                            # a parameter asking for that many results (samples): the cells
+                                                # run again, on new seeds, until there are enough
+    replaces: tuple[str, ...] = ()              # contract names the cells make unnecessary (C8's load
+                                                # stands for build_model's part of the item)
+
+    @field_validator("returns")
+    @classmethod
+    def _returns(cls, v: str) -> str:
+        if v not in {"numbers", "optimizer", "history", "model"} and not re.fullmatch(r"array:(\*|\d+)(,(\*|\d+))*", v):
+            raise ValueError(f"returns: {v!r} is not numbers, optimizer, history, model or array:<dims>")
+        return v
+
+
+class Derived(Strict):
+    """A graded class that students write as a flag of another (`NonCausalPixelCNN` as
+    `PixelCNN(..., causal=False)`): the base with its one boolean parameter whose name matches
+    `flags` turned the other way."""
+    base: str
+    flags: str                                  # regular expression on parameter names
+
+    @field_validator("flags")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        re.compile(v)
+        return v
+
+
+class Inline(Strict):
+    functions: dict[str, InlineFunction] = {}
+    paths: dict[str, str] = {}                  # a path the cells name (its last part, or a glob) -> a fixture
+                                                # under the assignment's data folder
+    derived: dict[str, Derived] = {}
 
 
 class Budget(Strict):
@@ -135,6 +186,10 @@ class Assignment(Strict):
     names: tuple[str, ...] = ()      # the graded definitions (for detection and name resolution)
     aliases: dict[str, tuple[str, ...]] = {}       # contract name -> other names students use
     signatures: dict[str, dict[str, Any]] = {}     # contract name -> its contract defaults
+    keywords: dict[str, tuple[str, ...]] = {}      # a contract keyword -> the names students give it
+    given: tuple[str, ...] = ()                    # helpers the course's notebook gives: never graded in
+                                                   # place of a missing definition
+    inline: Inline = Inline()
     skeleton_sources: dict[str, str] = {}
     budget: Budget = Budget()
     late: LatePolicy | None = None
@@ -205,7 +260,7 @@ class Assignment(Strict):
 # ---- loading ---------------------------------------------------------------------------------
 
 _CHECK_KEYS = {"kind", "name", "weight", "message", "probe", "visibility"}
-_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "later", "hidden_weight", "prompt", "checks"}
+_ITEM_KEYS = {"id", "points", "title", "manual", "bonus", "later", "hidden_weight", "prompt", "locate", "checks"}
 
 
 def checks_default_visibility(module, observe) -> str:
@@ -332,11 +387,18 @@ def _parse(raw: dict, directory: Path, reference_dir: Path | None) -> Assignment
                 raise ConfigError(f"probes.{c.probe}: used by public and hidden checks ({it.id}/{c.name}); "
                                   "a probe's observation is either in the student bundle or not: give its checks "
                                   "one visibility")
-    for k in ("aliases",):
+    for k in ("aliases", "keywords"):
         if k in raw:
             raw[k] = {name: tuple([v] if isinstance(v, str) else v) for name, v in raw[k].items()}
-    return _model(Assignment, {**raw, "probes": probes, "items": tuple(items), "directory": directory,
-                               "reference_dir": reference_dir}, "")
+    a = _model(Assignment, {**raw, "probes": probes, "items": tuple(items), "directory": directory,
+                            "reference_dir": reference_dir}, "")
+    ids = {it.id for it in a.items}
+    for name, f in a.inline.functions.items():
+        if f.item not in ids:
+            raise ConfigError(f"inline.functions.{name}.item: no item {f.item!r}")
+        if f.repeat and f.repeat not in f.params:
+            raise ConfigError(f"inline.functions.{name}.repeat: {f.repeat!r} is not one of its params")
+    return a
 
 
 def load(directory: Path, reference_dir: Path | None = None) -> Assignment:

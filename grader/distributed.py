@@ -36,7 +36,7 @@ def pack(path: Path) -> tuple[str, bytes]:
 
 def grade_packed(name: str, filename: str, data: bytes, slug: str, expected: dict, opts: pipeline.Options,
                  fp: str = ""):
-    """Runs on a worker: unpack, grade, return the Result and the executed notebook as JSON."""
+    """Runs on a worker: unpack, grade, return the Result and the executed and submitted notebooks as JSON."""
     import ray
     gpus = ray.get_gpu_ids() if ray.is_initialized() else []
     if gpus:
@@ -45,8 +45,8 @@ def grade_packed(name: str, filename: str, data: bytes, slug: str, expected: dic
     try:
         sub = tmp / filename
         sub.write_bytes(data)
-        result, nb = pipeline.grade(sub, assignments.get(slug), expected, opts, name, fingerprint=fp)
-        return result.to_dict(), (nbformat.writes(nb) if nb is not None else None)
+        result, nb, submitted = pipeline.grade(sub, assignments.get(slug), expected, opts, name, fingerprint=fp)
+        return result.to_dict(), *(nbformat.writes(n) if n is not None else None for n in (nb, submitted))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -65,15 +65,15 @@ def run(paths, names, assignment, expected, opts, out: Path, fp: str = ""):
         ready, _ = ray.wait(list(pending), num_returns=1)
         p, n = pending.pop(ready[0])
         try:
-            doc, nb_json = ray.get(ready[0])
+            doc, nb_json, sub_json = ray.get(ready[0])
             result = Result.from_dict(doc)
-            nb = nbformat.reads(nb_json, as_version=4) if nb_json else None
+            nb, submitted = (nbformat.reads(j, as_version=4) if j else None for j in (nb_json, sub_json))
         except Exception as e:  # noqa: BLE001 - a lost worker is one submission's failure, not the batch's
-            result, nb = pipeline.crashed(Path(p), assignment, opts, e), None
+            result, nb, submitted = pipeline.crashed(Path(p), assignment, opts, e), None, None
         result.submission = Path(p).name
         try:
             result.submission_sha256 = sha256_of(Path(p))  # as the local backend records it, for resuming
         except OSError:
             pass
-        report.write(result, assignment, out / n, nb)
+        report.write(result, assignment, out / n, nb, submitted)
         yield n, result

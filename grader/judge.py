@@ -48,7 +48,7 @@ def judge(assignment: Assignment, observed: dict[str, Observation], expected: di
     out = Judged([])
     for item in assignment.items:
         if item.manual:
-            text = answers.extract(notebook, item.id) if notebook is not None else ""
+            text = answers.extract(notebook, item) if notebook is not None else ""
             out.items.append(ItemResult(id=item.id, kind="bonus" if item.bonus else "manual", points=0.0,
                                         max_points=item.points, title=item.title, answer=text))
             continue

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, judge, names, probe, report, scan, submission
+from . import __version__, gaps, inline, judge, names, probe, report, scan, submission
 from .config import Assignment
 from .result import Result, Status
 from .run import execute, sandbox, zygote
@@ -107,7 +107,8 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
     b = assignment.budget
     t1 = t2 = t0
     try:
-        ex = execute.execute(sub, session, opts.mode)
+        lean = frozenset(c for e in inline.entries(assignment, sub.notebook).values() for c in e["cells"])
+        ex = execute.execute(sub, session, opts.mode, lean)
         t1 = time.monotonic()
         status, reason, observed = Status.GRADED, "", {}
         if ex.status == "error":
@@ -143,7 +144,8 @@ def _sources(sub: submission.Submission) -> dict[str, str]:
 
 def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, name: str | None = None,
           fingerprint: str = "", prepared: Prepared | None = None):
-    """Returns (Result, executed notebook or None)."""
+    """Returns (Result, executed notebook or None, the notebook as submitted or None: its stored
+    outputs are what the marker sees)."""
     obs = observe(path, assignment, opts, name, prepared, expected)
     sub = obs.submission
     t = time.monotonic()
@@ -162,6 +164,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
     )
     for r in judged.review:
         result.flag(r.reason, r.item, r.evidence)
+    gaps.review(assignment, sub.notebook, result)
     _integrity(result, obs, sub, assignment)
     if obs.execution and not result.reason:
         bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")
@@ -169,7 +172,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
         result.reason = "; ".join(filter(None, [obs.execution.reason if obs.execution.status != "ok" else "", *bad]))
     if sub.root:
         shutil.rmtree(sub.root, ignore_errors=True)
-    return result, (obs.execution.notebook if obs.execution else None)
+    return result, (obs.execution.notebook if obs.execution else None), sub.notebook
 
 
 def _integrity(result: Result, obs: Observed, sub: submission.Submission, assignment: Assignment) -> None:
@@ -199,6 +202,11 @@ def _integrity(result: Result, obs: Observed, sub: submission.Submission, assign
             result.flag(f"`{name}` is defined {len(cells)} times; the last definition (cell {cells[-1]}) was graded",
                         evidence=f"cells {cells}")
         defined = set(names.definitions(sub.notebook))
+        answered = [n for n, f in assignment.inline.functions.items()     # in the cells that mark an item
+                    if inline.item_cells(assignment, sub.notebook, f.item)[0]]
+        defined |= {r for n in answered for r in (n, *assignment.inline.functions[n].replaces)}
+        defined |= {n for n in graded if set(assignment.aliases.get(n, ())) & defined}
+        defined |= inline.derived(assignment, sub.notebook)
         missing = [n for n in graded if n not in defined and not any(f"{n}" in t for t in sources.values())]
         for name, close in names.related(sub.notebook, sources, missing).items():
             result.flag(f"`{name}` is not defined; related code: {', '.join(close)}", evidence=name)

@@ -190,7 +190,10 @@ def read_signed(path: Path, out: Path) -> dict | None:
         return None
 
 
-def write(result: Result, assignment: Assignment, folder: Path, notebook=None) -> None:
+SUBMITTED = "submitted.ipynb"     # the notebook as handed in, its stored outputs kept: the marker's view
+
+
+def write(result: Result, assignment: Assignment, folder: Path, notebook=None, submitted=None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if result.curves:
         try:
@@ -204,6 +207,8 @@ def write(result: Result, assignment: Assignment, folder: Path, notebook=None) -
     (folder / "results.json").write_text(json.dumps(gradescope(result), indent=1))
     if notebook is not None:
         nbformat.write(notebook, folder / "executed.ipynb")
+    if submitted is not None:
+        nbformat.write(submitted, folder / SUBMITTED)
 
 
 def review_text(r: Result) -> str:

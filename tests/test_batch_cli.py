@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import ROOT
 
@@ -41,8 +42,12 @@ def test_grade_writes_the_gradebook_and_per_submission_outputs(graded_folder):
     assert float(rows[0]["total"]) == a.auto_max
     assert float(rows[1]["2a"]) < 30 and float(rows[1]["2b"]) == 30
     for name in ("alice", "bob"):
-        for f in ("result.json", "feedback.md", "executed.ipynb", "results.json"):
+        for f in ("result.json", "feedback.md", "executed.ipynb", "submitted.ipynb", "results.json"):
             assert (out / name / f).is_file(), (name, f)
+    # the notebook as handed in (for the marker), not the one the grader ran
+    kept, handed_in = (nbformat.read(p, as_version=4) for p in (out / "bob" / "submitted.ipynb", subs / "bob.ipynb"))
+    assert [(c.source, c.get("outputs")) for c in kept.cells] == [(c.source, c.get("outputs")) for c in handed_in.cells]
+    assert "lost points" in stdout and "bob.ipynb" in stdout          # the terminal's summary
     r = json.loads((out / "bob" / "result.json").read_text())
     assert r["schema"] == "grader.result/2" and r["status"] == "graded"
     assert "mostly blobs" in next(i for i in r["items"] if i["id"] == "3e")["answer"].lower()
@@ -82,6 +87,7 @@ def test_ray_backend_gives_the_local_points(graded_folder, tmp_path):
         assert r.points() == {i["id"]: i["points"] for i in local[r.submission]["items"]}
         assert r.submission_sha256 == local[r.submission]["submission_sha256"]
         assert (tmp_path / Path(r.submission).stem / "feedback.md").is_file()
+        assert (tmp_path / Path(r.submission).stem / "submitted.ipynb").is_file()
 
 
 def test_a_failing_reference_stops_the_batch_with_its_reason_and_grades_nothing(tmp_path, monkeypatch):

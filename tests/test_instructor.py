@@ -396,3 +396,34 @@ def test_a_deadline_without_a_timezone_is_refused():
     raw["late"]["deadline"] = dt.datetime(2025, 4, 11, 23, 59)
     with pytest.raises(ConfigError, match="late.deadline.*timezone"):
         parse(raw, str(a.toml_path), a.directory, a.reference_dir)
+
+
+# ---- the terminal gradebook ------------------------------------------------------------------------
+
+def test_the_gradebook_summary_fits_a_120_column_terminal():
+    """`grader grade`/`demo` print a summary (JEM has 30+ items: a column each no longer fits);
+    no submission name is cut, and the items that lost points are named."""
+    import io
+
+    from rich.console import Console
+
+    from grader.cli import _gradebook_table
+    a = assignment.get(JEM)
+    long_name = "colab-stride-first-sampling-ascent.ipynb"                   # the demo's, 40 characters
+    longer = "u1234567_Chan_Tai_Man_PA2_final_final_resubmission_v3.ipynb"
+    results = [make_result(a, long_name, auto_fraction=0.5), make_result(a, "ok.ipynb"),
+               make_result(a, "late.ipynb", minutes_late=90), make_result(a, longer)]
+    results[1].item("Q4").points, results[1].item("Q4").marked = 5.0, True
+    for r in results:
+        totals.apply(r, a)
+    console = Console(width=120, file=io.StringIO(), record=True)
+    console.print(_gradebook_table(results, a))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 120
+    assert long_name in text and "…" not in text
+    assert longer in "".join(line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│"))
+    assert "C1 -3.5" in text and "C9 -7.5" in text                      # half of C1's 7 and C9's 15 points
+    ok = next(line for line in text.splitlines() if "ok.ipynb" in line)
+    assert "Q4 -2" in ok and "C1" not in ok and "1 unmarked" not in ok and "(8 unmarked)" in ok
+    assert "(-2 late)" in text
+    assert len(report.gradebook(results, a).columns) > 30            # the full table stays in grades.csv

@@ -18,6 +18,13 @@ what the grader measured.
   probe's other measurements stand).
 - The data sets given to evaluate_bce and train are the reference's CalligraphyDataset (the
   grader's input: it must know exactly which images a loss is over; C1/C2 grade the student's).
+- C8-C11 answered in the course notebook's cells (`### [C9: ...]`) instead of functions: the
+  cells stand for the functions (grader/probe/lifted.py: `generate_images`, `evaluate_bce`,
+  `make_optimizer`, `train`, and `load_pretrained` for C8), their model and data-set variables
+  bound to what the helpers pass. A function of the cells is recognised by `__inline__`: it
+  generates with the cells' own image count and no seed (the cells have none to honour), and
+  gives every number the cells computed (the judge takes the one nearest the grader's BCE).
+- Losses are the judge's: the helpers ship the model's probabilities and the targets.
 """
 from __future__ import annotations
 
@@ -63,7 +70,9 @@ def dataset_len(ctx, batch_sizes=(32, 50, 7)):
         ds = ctx.call("CalligraphyDataset", train_dir, batch_size=bs, shuffle=False)
         out[f"len_{bs}"] = int(len(ds))
         out[f"batch_size_{bs}"] = ctx.fw.plain(getattr(ds, "batch_size", None))
-    data_dir = getattr(ds, "data_dir", None)
+    # the folder, under the contract's name or the course's (`image_dir`)
+    data_dir = next((getattr(ds, a) for a in ("data_dir", *ctx.plan.get("keywords", {}).get("data_dir", []))
+                     if isinstance(getattr(ds, a, None), (str, os.PathLike))), None)
     out["data_dir"] = os.path.normpath(os.fspath(data_dir)) if isinstance(data_dir, (str, os.PathLike)) else None
     out["bases"] = [f"{c.__module__}.{c.__qualname__}" for c in type(ds).__mro__[1:]]
     return out
@@ -166,6 +175,17 @@ def test_images(ctx, n=2):
 # ---- C9: generation ---------------------------------------------------------------------------
 
 HALF = SIZE * SIZE // 2
+_K = np.arange(SIZE * SIZE)
+_ROW_START = ((_K % SIZE == 0) & (_K > 0)).astype(np.float32)[None]
+_TOP = (_K < HALF).astype(np.float32)[None]
+
+
+def _generation_probs(x) -> np.ndarray:
+    """The generation model's probabilities, in numpy (see _generation_model)."""
+    flat = np.asarray(x, np.float32).reshape(-1, SIZE * SIZE)
+    prev = np.concatenate([np.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
+    pattern = _ROW_START * prev + (1.0 - _ROW_START) * (1.0 - prev)
+    return (_TOP * pattern + (1.0 - _TOP) * (0.25 + 0.5 * prev)).reshape(-1, SIZE, SIZE, 1)
 
 
 def _generation_model():
@@ -174,56 +194,139 @@ def _generation_model():
     - top half (k < 512): 1 - x_{k-1}, except at the start of a row, where x_{k-1} (the end of
       the row above): 0 or 1, so raster-order generation gives one fixed pattern and any other
       order (columns, rows at once, all at once from a blank image) another;
-    - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule)."""
+    - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule).
+    Its predict (a generation loop may call it for every pixel) computes the same in numpy,
+    without Keras's per-call overhead."""
     import keras
     from keras import ops
-    k = np.arange(SIZE * SIZE)
-    row_start = ((k % SIZE == 0) & (k > 0)).astype(np.float32)[None]
-    top = (k < HALF).astype(np.float32)[None]
 
     def f(x):
         flat = ops.reshape(ops.cast(x, "float32"), (-1, SIZE * SIZE))
         prev = ops.concatenate([ops.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
-        pattern = row_start * prev + (1.0 - row_start) * (1.0 - prev)
-        p = top * pattern + (1.0 - top) * (0.25 + 0.5 * prev)
+        pattern = _ROW_START * prev + (1.0 - _ROW_START) * (1.0 - prev)
+        p = _TOP * pattern + (1.0 - _TOP) * (0.25 + 0.5 * prev)
         return ops.reshape(p, (-1, SIZE, SIZE, 1))
 
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
-    return keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
+    model = keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
+    fast = (lambda x, *a, **k: _generation_probs(_np(x)))
+    object.__setattr__(model, "predict", fast)
+    object.__setattr__(model, "predict_on_batch", fast)
+    return model
+
+
+class _FastGeneration:
+    """The generation model for the cells that answer C9: called or asked to predict, it
+    gives the probabilities at once (a generation loop calls it for every pixel)."""
+    def __call__(self, x, *args, **kwargs):
+        import keras
+        return keras.ops.convert_to_tensor(_generation_probs(_np(x)))
+
+    def predict(self, x, *args, **kwargs):
+        return _generation_probs(_np(x))
+
+    predict_on_batch = predict
 
 
 def generation(ctx, n_images=4, seed=7):
-    """generate_images twice with the same seed on the grader's model. Measured: the shape of
-    what came back; the images (reshaped to (n, 32, 32, 1) when they have that many values);
+    """generate_images twice with the same seed on the grader's model (cells that answer C9:
+    once, with their own image count). Measured: the shape of what came back and the count
+    asked for; the images (reshaped to (count, 32, 32, 1) when they have that many values);
     the model's probabilities on those images, computed by the grader (for a raster-order
     generation with a causal model, the probabilities each pixel was drawn with); the second
     call's images."""
-    model = _generation_model()
+    cells = getattr(ctx.get("generate_images"), "__inline__", None)
+    model = _FastGeneration() if cells else _generation_model()
     a = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
-    b = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
-    out = {"shape": [int(s) for s in a.shape]}
-    want = (n_images, SIZE, SIZE, 1)
+    b = a if cells else _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
+    count = int(a.shape[0]) if cells and a.ndim else n_images
+    out = {"shape": [int(s) for s in a.shape], "count": count}
+    want = (count, SIZE, SIZE, 1)
     if a.size == np.prod(want) and b.size == np.prod(want):
         a = a.reshape(want).astype(np.float32)
         out["images"] = a
         out["again"] = b.reshape(want).astype(np.float32)
-        out["probs"] = _np(model(ctx.tensor(a), training=False)).astype(np.float32)
+        out["probs"] = _generation_probs(a).astype(np.float32)
     return out
 
 
 # ---- C10: evaluate_bce --------------------------------------------------------------------------
 
+def _probs(model, x, batch_size=32) -> np.ndarray:
+    return np.concatenate([np.asarray(model(x[k:k + batch_size], training=False), np.float32)
+                           for k in range(0, len(x), batch_size)])
+
+
 def bce(ctx, batch_size=24, scale=0.3):
     """The student's evaluate_bce on a small model of the student's own backbone (seeded
     weights, so that the outputs spread) and the reference's data set of the fixture's test
-    folder, next to the grader's own BCE of that model on those images."""
+    folder (cells that answer C10: every number they computed); beside it the model's
+    probabilities on those images and the targets, from which the judge computes its own BCE."""
     _, test_dir = _dirs(ctx)
     model = small_model(ctx, scale=scale)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=batch_size)
-    value = _scalar(ctx.call("evaluate_bce", model, ds))
+    got = ctx.call("evaluate_bce", model, ds)
+    cells = getattr(ctx.get("evaluate_bce"), "__inline__", None)
+    values = np.asarray(got, np.float64).reshape(-1) if cells else np.asarray([_scalar(got)])
     x, y = _arrays(ds)
-    return {"bce": value, "grader_bce": _bce(model, x, y)}
+    return {"bce": values, "probs": _probs(model, x), "targets": y}
+
+
+# ---- C8: the pretrained weights ---------------------------------------------------------------------
+
+WEIGHTS = "pixel_cnn_pretrained.weights.h5"
+
+
+def _array_data(x, y, batch_size):
+    """A keras data set over arrays (the class is made here: keras is the kernel's)."""
+    import keras
+
+    class ArrayData(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i):
+            return x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size]
+    return ArrayData()
+
+
+def pretrained(ctx, n=2):
+    """The model's probabilities on the first n test images before and after the pretrained
+    weights are loaded, and the targets (the judge computes the BCE). With build_model: its
+    model (the reference's parts stand in), the weights loaded by the grader. With cells that
+    answer C8: the handout's model of the grader's (Table 1's sizes, the same parts), bound to
+    the cells' model variable, the cells' data set the n images; what the cells leave loaded
+    (their path maps to the shipped file)."""
+    x, y = test_images(ctx, n)
+    ctx.fw.seed(ctx.seed)
+    try:
+        model = ctx.build("build_model")
+    except Exception as missing:  # noqa: BLE001 - no build_model: the cells that answer C8, if any
+        try:
+            load = ctx.get("load_pretrained")
+        except Exception:  # noqa: BLE001
+            raise missing from None
+        from grader.probe import lifted
+        if "model" in lifted.roles(load.__inline__, ctx.ns).values():
+            model = small_model(ctx, n_filters=64, n_resnet=6, n_block=6, n_output=10)
+            model.compile(loss="binary_crossentropy")
+            # a plain evaluate (the cells call it twice; Keras's would trace the whole model first)
+            object.__setattr__(model, "evaluate", lambda data, *a, **k: _eager_bce(model, data))
+        else:       # the cells build their own: "before" is a fresh model of the same family
+            model = small_model(ctx)
+        before = _probs(model, x)
+        left = load(model, _array_data(x, y, n))
+        after = _probs(left if left is not None and hasattr(left, "predict") else model, x)
+        return {"before": before, "after": after, "targets": y}
+    before = _probs(model, x)
+    ctx.fw.load_weights(model, ctx.data_dir / WEIGHTS)
+    return {"before": before, "after": _probs(model, x), "targets": y}
+
+
+def _eager_bce(model, data) -> float:
+    xs, ys = _arrays(data)
+    return _bce(model, xs, ys)
 
 
 # ---- C11: the rundown ---------------------------------------------------------------------------

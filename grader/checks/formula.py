@@ -115,6 +115,28 @@ def _argmax(a, axis=-1):
     return np.argmax(np.asarray(a, np.float64), axis=axis).astype(np.float64)
 
 
+def _bce(p, y, eps=1e-7):
+    """Mean binary cross-entropy of probabilities p against targets y, p clipped to
+    [eps, 1 - eps] as Keras clips."""
+    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
+    if p.size != y.size or not p.size:
+        raise ValueError(f"binary_cross_entropy needs as many probabilities as targets ({p.size}, {y.size})")
+    p = np.clip(p.reshape(-1), eps, 1 - eps)
+    y = y.reshape(-1)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _nearest(a, target):
+    """The element of a closest to target (one number): of several numbers a piece of code
+    computed, the one meant as its answer."""
+    a = _last(a).reshape(-1)
+    a = a[np.isfinite(a)]
+    t = np.asarray(target, np.float64).reshape(-1)
+    if not a.size or t.size != 1:
+        raise ValueError("nearest(values, target) needs values and one target")
+    return float(a[np.argmin(np.abs(a - t[0]))])
+
+
 FUNCTIONS = {
     "mean": lambda a, axis=None: np.mean(_last(a), axis=axis),
     "sum": lambda a, axis=None: np.sum(_last(a), axis=axis),
@@ -130,6 +152,7 @@ FUNCTIONS = {
     "all": lambda a: float(np.all(np.asarray(a, bool))),
     "any": lambda a: float(np.any(np.asarray(a, bool))),
     "unique": lambda a: np.unique(np.asarray(a, np.float64)),
+    "binary_cross_entropy": _bce, "nearest": _nearest,
 }
 _BIN = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power,
         ast.Mod: np.mod, ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or}

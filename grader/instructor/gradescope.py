@@ -57,7 +57,7 @@ fi
 PKG="$(ls "$SOURCE"/dist/*.whl 2>/dev/null | head -n 1 || true)"
 "$ROOT/venv/bin/python" -m pip install --extra-index-url https://download.pytorch.org/whl/cpu "${PKG:-$SOURCE/src}"
 GRADER_ASSIGNMENTS="$SOURCE/assignments" GRADER_REFERENCES="$SOURCE/reference" \
-  GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}" "$ROOT/venv/bin/python" -m grader.gradescope warm "$SOURCE"
+  GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}" "$ROOT/venv/bin/python" -m grader.instructor.gradescope warm "$SOURCE"
 """
 
 RUN_AUTOGRADER = r"""#!/usr/bin/env bash
@@ -70,7 +70,7 @@ export GRADER_ASSIGNMENTS="$ROOT/source/assignments"
 export GRADER_REFERENCES="$ROOT/source/reference"
 export GRADER_CACHE="${GRADER_CACHE:-$ROOT/cache}"
 cd "$ROOT"
-exec "$PY" -m grader.gradescope run "$ROOT"
+exec "$PY" -m grader.instructor.gradescope run "$ROOT"
 """
 
 

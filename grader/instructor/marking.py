@@ -1,33 +1,31 @@
 """Manual marking: a marksheet out of a graded batch, and the markers' points merged back.
 
 `marksheet` writes one CSV (a row per submission and manual or bonus item, with the
-extracted answer, an empty `points` and a `comment` column) and an HTML page per submission
-with each item's answer and the figures the grader made. `merge` reads the filled sheet,
-refuses the whole sheet on any bad row (all-or-nothing: half a merge is worse than none),
-sets the items' points, recomputes totals by grader.totals, re-signs each result.json and
-rewrites grades.csv. A result.json whose signature does not check out is refused: points
-the grader did not write must not reach a gradebook."""
+extracted answer, an empty `points` and a `comment` column) and a static HTML page per
+submission, with each item's answer as the student left it (grader.instructor.pages, the
+marking app's own blocks, without its controls) and the figures the grader made: to archive or
+share. `merge` reads the filled sheet, or the marking app's database (`grader mark`), refuses
+all of it on any bad row (all-or-nothing: half a merge is worse than none), sets the items'
+points and comments, recomputes totals by grader.totals, re-signs each result.json and
+rewrites grades.csv and feedback.md. A result.json whose signature does not check out is
+refused: points the grader did not write must not reach a gradebook."""
 from __future__ import annotations
 
-import base64
-import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 
 from .. import assignment as assignments
 from .. import report, totals
 from ..config import Assignment
 from ..result import Result
+from . import marks as marks_db
 
 SHEET = "marks.csv"
 PAGE = "marking.html"
 COLUMNS = ["submission", "file", "item", "kind", "title", "max_points", "points", "comment", "answer"]
-IMAGES = {".png", ".jpg", ".jpeg", ".gif"}       # never SVG: it can carry script
-_MAGIC = {b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
 
 class MarkError(ValueError):
@@ -62,7 +60,7 @@ def load(out: Path) -> list[Graded]:
     return found
 
 
-def _assignment(graded: list[Graded], slug: str | None) -> Assignment:
+def assignment_of(graded: list[Graded], slug: str | None = None) -> Assignment:
     slugs = {g.result.assignment for g in graded}
     if len(slugs) != 1 or (slug is not None and slugs != {slug}):
         raise MarkError(f"the results are for {', '.join(sorted(slugs))}" + (f", not {slug}" if slug else ""))
@@ -74,10 +72,11 @@ def _assignment(graded: list[Graded], slug: str | None) -> Assignment:
 def marksheet(out: Path, slug: str | None = None, sheet: Path | None = None) -> tuple[Path, list[Path]]:
     """(the CSV, the HTML pages). Points already marked are filled in, so a sheet written
     again after a merge loses nothing."""
+    from . import pages  # the pages' renderers load only when pages are made
     out = Path(out)
     graded = load(out)
-    a = _assignment(graded, slug)
-    rows, pages = [], []
+    a = assignment_of(graded, slug)
+    rows, written = [], []
     for g in graded:
         for it in g.result.items:
             if it.kind == "auto":
@@ -86,71 +85,30 @@ def marksheet(out: Path, slug: str | None = None, sheet: Path | None = None) -> 
                          "title": it.title, "max_points": it.max_points,
                          "points": f"{it.points:g}" if it.marked else "", "comment": it.comment,
                          "answer": it.answer})
-        pages.append(_page(g, a))
+        written.append(_page(g, a))
     sheet = Path(sheet) if sheet else out / SHEET
     pd.DataFrame(rows, columns=COLUMNS).to_csv(sheet, index=False)
     index = out / PAGE
-    index.write_text(_html(f"Marking: {a.title or a.slug}", "<ul>" + "".join(
-        f'<li><a href="{html.escape(g.name)}/{PAGE}">{html.escape(g.name)}</a> '
-        f"({html.escape(g.result.submission)}, {g.result.status})</li>" for g in graded) + "</ul>"))
-    return sheet, [index, *pages]
-
-
-def _html(title: str, body: str) -> str:
-    return (f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;max-width:60em;margin:auto}pre{white-space:pre-wrap;"
-            "background:#f4f4f4;padding:.5em}img{max-width:100%}</style>"
-            f"<h1>{html.escape(title)}</h1>{body}\n")
-
-
-def _notebook_images(path: Path, limit: int = 40) -> list[str]:
-    """PNG/JPEG outputs kept in the executed notebook, as data URIs (checked to be images)."""
-    if not path.is_file():
-        return []
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:  # noqa: BLE001 - an unreadable notebook only loses its figures
-        return []
-    out = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            for mime in ("image/png", "image/jpeg"):
-                data = o.get("data", {}).get(mime)
-                if not isinstance(data, str) or len(out) >= limit:
-                    continue
-                try:
-                    raw = base64.b64decode(data, validate=False)
-                except ValueError:
-                    continue
-                if any(raw.startswith(m) and _MAGIC[m] == mime for m in _MAGIC):
-                    out.append(f"data:{mime};base64,{base64.b64encode(raw).decode()}")
-    return out
+    subs = [{"href": f"{g.name}/{PAGE}", "label": f"{g.name} ({g.result.submission})", "status": str(g.result.status),
+             "auto": f"{g.result.auto_points:g} / {g.result.auto_max:g}",
+             "marked": f"{sum(i.marked for i in g.result.items if i.kind == 'manual')} of "
+                       f"{sum(i.kind == 'manual' for i in g.result.items)}", "total": f"{g.result.total:g}"}
+            for g in graded]
+    index.write_text(pages.page("index.html", app=False, csp=pages.STATIC_CSP, assignment=a, home=PAGE, title=f"Marking: {a.title or a.slug}",
+                                view="index", questions=[i for i in a.items if i.manual], subs=subs))
+    return sheet, [index, *written]
 
 
 def _page(g: Graded, a: Assignment) -> Path:
-    r = g.result
-    parts = [f"<p>{html.escape(r.submission)}: status {r.status}, automatic points {r.auto_points:g} / "
-             f"{r.auto_max:g}" + (f", {r.minutes_late:g} minutes late" if r.minutes_late else "") + "</p>"]
-    for it in r.items:
-        if it.kind == "auto":
-            continue
-        mark = f"marked {it.points:g}" if it.marked else "not marked"
-        parts.append(f"<h2>{html.escape(it.id)} ({it.kind}, {it.max_points:g} points, {mark})</h2>"
-                     f"<p><i>{html.escape(it.title)}</i></p>"
-                     + (f"<pre>{html.escape(it.answer)}</pre>" if it.answer else "<p>(no answer text found)</p>")
-                     + (f"<p>comment: {html.escape(it.comment)}</p>" if it.comment else ""))
-    files = sorted(p.name for p in g.folder.iterdir() if p.suffix.lower() in IMAGES and p.is_file()
-                   and not p.is_symlink())
-    embedded = _notebook_images(g.folder / "executed.ipynb")
-    if files or embedded:
-        parts.append("<h2>Figures</h2>")
-        parts += [f'<figure><img src="{html.escape(f)}"><figcaption>{html.escape(f)}'
-                  f"{' (the grader&#39;s training runs; the reference dashed)' if f == report.CURVES_PNG else ''}"
-                  "</figcaption></figure>" for f in files]
-        parts += [f'<figure><img src="{uri}"><figcaption>from the notebook\'s outputs</figcaption></figure>'
-                  for uri in embedded]
+    """A submission's static page: the same blocks as the app's, figures inline, no controls."""
+    from . import pages
+    nb, note = pages.notebook(g.folder)
     page = g.folder / PAGE
-    page.write_text(_html(f"{a.slug}: {g.name}", "\n".join(parts)))
+    page.write_text(pages.page(
+        "submission.html", app=False, csp=pages.STATIC_CSP, assignment=a, home=f"../{PAGE}", title=f"{a.slug}: {g.name}",
+        view="submission", label=f"{g.name} ({g.result.submission})", result=g.result, note=note,
+        answers=pages.answers(a, g.result, nb), attached=pages.attachments(g.folder), file_url=lambda name: name,
+        matches=[], prev=None, next=None, nb_link=None))
     return page
 
 
@@ -164,44 +122,59 @@ def _number(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def merge(out: Path, sheet: Path) -> list[Result]:
-    """Fold the sheet's points into the batch; returns the results rewritten."""
-    out, sheet = Path(out), Path(sheet)
+def merge(out: Path, sheet: Path | None = None) -> list[Result]:
+    """Fold the marks into the batch: a filled sheet's, or without one the marking app's
+    (OUT/marks.sqlite); returns the results rewritten."""
+    out = Path(out)
     graded = load(out)
-    a = _assignment(graded, None)
+    a = assignment_of(graded)
+    if sheet is None:
+        if not (out / marks_db.DB).is_file():
+            raise MarkError(f"{out}: no {marks_db.DB} (mark with `grader mark {out}`) and no sheet given")
+        with marks_db.opened(out) as con:
+            rows = marks_db.rows(con, graded)
+        where = [f"{marks_db.DB} ({r['submission']}, {r['item']})" for r in rows]
+    else:
+        sheet = Path(sheet)
+        try:
+            df = pd.read_csv(sheet, dtype=str, keep_default_na=False)
+        except (OSError, ValueError) as e:
+            raise MarkError(f"{sheet}: {e}") from None
+        missing = {"submission", "item", "points"} - set(df.columns)
+        if missing:
+            raise MarkError(f"{sheet}: missing column(s) {', '.join(sorted(missing))}")
+        rows = df.to_dict("records")
+        where = [f"{sheet.name} row {n} ({r['submission'].strip()}, {r['item'].strip()})"      # row 1 is the header
+                 for n, r in enumerate(rows, start=2)]
+    return _merge(out, graded, a, rows, where)
+
+
+def _merge(out: Path, graded: list[Graded], a: Assignment, rows: list[dict], where: list[str]) -> list[Result]:
     by_name = {g.name: g for g in graded}
     by_file = {g.result.submission: g for g in graded}
-    try:
-        df = pd.read_csv(sheet, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as e:
-        raise MarkError(f"{sheet}: {e}") from None
-    missing = {"submission", "item", "points"} - set(df.columns)
-    if missing:
-        raise MarkError(f"{sheet}: missing column(s) {', '.join(sorted(missing))}")
     errors, marks, seen = [], [], set()
-    for n, row in enumerate(df.to_dict("records"), start=2):      # row 1 is the header
-        name, item_id, text = row["submission"].strip(), row["item"].strip(), row["points"].strip()
-        where = f"{sheet.name} row {n} ({name}, {item_id})"
+    for row, at in zip(rows, where):
+        name, item_id, text = str(row["submission"]).strip(), str(row["item"]).strip(), str(row["points"]).strip()
         if not text:
             continue                                              # not marked yet
         g = by_name.get(name) or by_file.get(name)
         if g is None:
-            errors.append(f"{where}: no such submission in {out}")
+            errors.append(f"{at}: no such submission in {out}")
             continue
         item = next((i for i in g.result.items if i.id == item_id), None)
         if item is None:
-            errors.append(f"{where}: no such item")
+            errors.append(f"{at}: no such item")
             continue
         if item.kind == "auto":
-            errors.append(f"{where}: scored automatically; only manual and bonus items are marked")
+            errors.append(f"{at}: scored automatically; only manual and bonus items are marked")
             continue
         value = _number(text)
         if value is None:
-            errors.append(f"{where}: {text!r} is not a number")
+            errors.append(f"{at}: {text!r} is not a number")
         elif value < 0 or value > item.max_points + 1e-9:
-            errors.append(f"{where}: {value:g} points is outside 0..{item.max_points:g}")
+            errors.append(f"{at}: {value:g} points is outside 0..{item.max_points:g}")
         elif (g.name, item_id) in seen:
-            errors.append(f"{where}: marked twice in the sheet")
+            errors.append(f"{at}: marked twice in the sheet")
         else:
             seen.add((g.name, item_id))
             marks.append((g, item, value, str(row.get("comment", "")).strip()))

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import inline as inline_plan
 from ..config import Assignment
 from . import observations, pieces
 
@@ -58,6 +59,23 @@ def workspace_modules(files: Path, entry_dir: Path) -> list[str]:
     return out
 
 
+def _module_name(entry: Path, base: Path) -> str:
+    """The entry file's module name, relative to `base` ("" for a notebook)."""
+    if entry.suffix != ".py" or not entry.is_relative_to(base):
+        return ""
+    return ".".join(entry.relative_to(base).with_suffix("").parts)
+
+
+def package_base(files: Path, entry_dir: Path) -> Path:
+    """Where the submission's own imports are rooted: the entry's folder, or, when that folder is
+    inside a package (an `__init__.py` beside the entry), the folder that holds the package, so
+    that its modules import each other by the package's name (`from pkg.config import ...`)."""
+    base = entry_dir
+    while base != files and (base / "__init__.py").is_file() and base.parent.is_relative_to(files):
+        base = base.parent
+    return base
+
+
 _CONTRACTS: dict = {}
 
 
@@ -82,17 +100,24 @@ def plan(assignment: Assignment, session, seed: int = 0, visibility: set[str] | 
                        "seed": seed + (PUBLIC_SEED if p["visibility"] == "public" else 0),
                        "grades": sorted(pieces.grades(assignment, checks.get(p["kind"]), o))}
     helpers = assignment.helpers_path
+    data_dir = pol.inside(assignment.directory / "data") if (assignment.directory / "data").is_dir() else ""
+    base = package_base(session.files, session.cwd)
     return {
         "framework": assignment.framework,
-        "data_dir": pol.inside(assignment.directory / "data") if (assignment.directory / "data").is_dir() else "",
+        "data_dir": data_dir,
         "helpers_path": pol.inside(helpers) if helpers else "",
         "seed": seed,
         "timeout_s": assignment.budget.probe_timeout_s,
         "names": sorted({*assignment.names, "ANSWERS"}),
-        "modules": workspace_modules(session.files, session.cwd),
+        "modules": [m for m in workspace_modules(session.files, base)
+                    if m != _module_name(session.files / session.sub.entry, base)],          # the entry's cells have run
+        "import_roots": [pol.inside(base)] if base != session.cwd else [],
         "contract": contract(assignment),
         "aliases": {k: sorted({*assignment.aliases.get(k, ()), *(aliases or {}).get(k, ())})
                     for k in {*assignment.aliases, *(aliases or {})}},
+        "keywords": {k: list(v) for k, v in assignment.keywords.items()},
+        "given": list(assignment.given),
+        "inline": inline_plan.plan(assignment, session.sub.notebook, data_dir),
         "probes": probes,
     }
 

@@ -101,8 +101,24 @@ class Context:
         except (TypeError, ValueError):
             return fn(*args, **kwargs)
         names = sig.parameters
+        given = self._renamed(name, given, names)
+        # an optional argument of the contract's that the definition does not take (the course's
+        # CalligraphySequence has no `shuffle`) is left out, unless the check needs it; one that
+        # **kwargs passed on to where it is refused, too (not noted: the contract allows it)
+        optional = [k for k in given if k not in names and k in spec.get("defaults", {}) and k not in self.o.needs]
+        if not any(p.kind == p.VAR_KEYWORD for p in names.values()):
+            for k in optional:
+                del given[k]
         if all(k in names for k in given) or any(p.kind == p.VAR_KEYWORD for p in names.values()):
-            return fn(**self._defaults(name, sig, given))
+            try:
+                return fn(**self._defaults(name, sig, given))
+            except TypeError as e:
+                refused = [k for k in optional if k in given and f"'{k}'" in str(e)]
+                if not refused:
+                    raise
+                for k in refused:
+                    del given[k]
+                return fn(**self._defaults(name, sig, given))
         return fn(*args, **kwargs)
 
     def arguments(self, name: str, definition, given: dict) -> dict:
@@ -116,6 +132,7 @@ class Context:
             return given
         params = sig.parameters
         takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        given = self._renamed(name, given, params)
         out = {}
         for k, v in given.items():
             if k in params or takes_any:
@@ -125,6 +142,20 @@ class Context:
             else:
                 self.notes.append(f"`{name}` takes no `{k}`: built without it")
         return self._defaults(name, sig, out)
+
+    def _renamed(self, name: str, given: dict, params) -> dict:
+        """The contract's keywords under the names the definition uses for them (the toml's
+        `keywords`: the course's `stride`, `pad`, `nonlinearity`, `image_dir` are the contract's
+        names too, so this is not noted)."""
+        groups = [{k, *v} for k, v in self.plan.get("keywords", {}).items()]
+        out = {}
+        for k, v in given.items():
+            other = next((o for g in groups if k in g for o in sorted(g) if o != k and o in params), None)
+            if k not in params and other is not None and other not in given:
+                out[other] = v
+            else:
+                out[k] = v
+        return out
 
     def _defaults(self, name: str, sig, given: dict) -> dict:
         defaults = self.plan.get("contract", {}).get(name, {}).get("defaults", {})

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from ..frameworks import NotPlain
+from . import lifted
 from .context import Context, MissingDefinition
 
 
@@ -126,11 +127,16 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
     notes: list[dict] = []
     missing = [n for n in plan["names"] if n not in pinned]
     if missing:
+        for root in plan.get("import_roots", []):          # a package's parent: `from pkg.x import y` works
+            if root not in sys.path:
+                sys.path.append(root)
         for name in plan.get("modules", []):
             if name not in sys.modules:
                 try:
                     __import__(name)
-                except Exception:  # noqa: BLE001 - a module of the student's that does not import
+                except Exception as e:  # noqa: BLE001 - a module of the student's that does not import
+                    notes.append({"name": name, "note": f"the submission's module {name} did not import "
+                                                        f"({type(e).__name__}: {str(e)[:120]})"})
                     continue
         for mod in _workspace_modules(workspace):
             for n in missing:
@@ -144,11 +150,13 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
         if len(hits) == 1:
             pinned[n] = pinned[hits[0]]
             notes.append({"name": n, "note": f"`{hits[0]}` graded as `{n}` (an alias)"})
+    notes += lifted.pin(pinned, ns, plan)                      # a flag of another class; marked cells
+    given = set(plan.get("given", []))                         # the course's helpers are no one's answer
     for n in [m for m in plan["names"] if m not in pinned]:
         if n not in contract:
             continue
         taken = {id(pinned[g]) for g in graded if g in pinned}
-        cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_")
+        cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_") and k not in given
                        and id(v) not in taken and compatible(v, contract[n], workspace))
         if len(cands) == 1:
             pinned[n] = pinned[cands[0]]

@@ -389,7 +389,7 @@ class UNet(nn.Module):
 # Starter settings: kernel 3, 32 filters, 24 colours, Adam lr 0.001, batch 100,
 # 25 epochs, seed 0 (the model is built right after seeding).
 
-# %% tags=["train"]
+# %% tags=["train", "answer-4.2", "answer-5.2", "answer-6.2"]
 EPOCHS = 25
 train_data, val_data, colours = load_colourization_data()
 histories = {}
@@ -398,7 +398,7 @@ for cls in (PoolUpsampleNet, ConvTransposeNet, UNet):
     model = cls(3, 32, len(colours), 1)
     histories[cls.__name__] = train(model, train_data, val_data, EPOCHS, batch_size=100, lr=1e-3, seed=0)
 
-# %% tags=["report"]
+# %% tags=["report", "answer-4.2", "answer-5.2", "answer-6.2"]
 import matplotlib.pyplot as plt
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))

@@ -64,7 +64,7 @@ for epoch in range(EPOCHS):
         losses.append(loss.item())
 np.savetxt("loss.txt", losses)
 
-# %% tags=["report"]
+# %% tags=["report", "answer-3c"]
 # 3(c): the loss curve
 import matplotlib.pyplot as plt
 
@@ -73,22 +73,22 @@ plt.xlabel("iteration")
 plt.ylabel("L1 loss")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] tags=["answer-3c"]
 # ### 3c. Has training converged?
 #
 # YOUR ANSWER HERE
 
-# %% [markdown]
+# %% [markdown] tags=["answer-3d"]
 # ### 3d. The denoised sample images as training progresses
 #
 # YOUR ANSWER HERE
 
-# %% [markdown]
+# %% [markdown] tags=["answer-3e"]
 # ### 3e. The novel images generated from random codes
 #
 # YOUR ANSWER HERE
 
-# %% [markdown]
+# %% [markdown] tags=["answer-3f"]
 # ### 3f. Your own experiments
 #
 # YOUR ANSWER HERE

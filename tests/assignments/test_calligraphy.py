@@ -59,8 +59,8 @@ def _generate(n, seed, order="raster", rule="noise", blank=False):
 
 def _observation(images, again):
     probs = np.stack([[_probability(img.reshape(-1), k) for k in range(SIZE * SIZE)] for img in images])
-    return {"shape": list(images.shape), "images": images.astype(np.float32), "again": again.astype(np.float32),
-            "probs": probs.reshape(images.shape).astype(np.float32)}
+    return {"shape": list(images.shape), "count": len(images), "images": images.astype(np.float32),
+            "again": again.astype(np.float32), "probs": probs.reshape(images.shape).astype(np.float32)}
 
 
 def _c9(got) -> dict:
@@ -78,7 +78,7 @@ def test_generation_judge_separates_the_rules():
     assert _c9(hard)["noise and threshold"] == 0          # degenerate: no statistical credit
     unseeded = _observation(_generate(4, 7), _generate(4, 8))
     assert _c9(unseeded)["images and seed"] < 1 and _c9(unseeded)["noise and threshold"] == 1
-    nothing = {"shape": [4, 32, 32]}                      # wrong shape: nothing else measured
+    nothing = {"shape": [4, 32, 32], "count": 4}          # wrong shape: nothing else measured
     assert set(_c9(nothing).values()) == {0.0}
 
 
@@ -194,3 +194,35 @@ def test_feedback_names_the_bug(tmp_path_factory):
     assert "every pixel of every image" in c10
     c7 = " ".join(c.message for c in b["ar-no-right-move"].item("C7").checks if not c.passed)
     assert "should be masked" in c7
+
+
+# ---- issue 18: the course's notebook -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_course_notebook_is_graded_from_its_marked_cells(tmp_path_factory):
+    """Variants in the course notebook's style (its names, C8-C11 in marked cells) earn every
+    point (test_assignments) with nothing in the review column but the alias; the unfilled
+    course notebook earns nothing, its given Conv2d is nobody's DownMovedConv2d (it earned 2
+    points of C4 before), and each unfinished class is in the review column with its cell."""
+    b = graded(SLUG, tmp_path_factory)
+    for name in ("course_colab_sequence", "course_local_model_in_c8"):
+        reasons = [r.reason for r in b[name].review]
+        assert reasons == ["name resolution: `CalligraphySequence` graded as `CalligraphyDataset` (an alias)"], reasons
+    r = b["course-notebook-unfilled.ipynb"]
+    assert r.auto_points == 0 and r.item("C4").points == 0
+    reasons = " | ".join(x.reason for x in r.review)
+    assert "Conv2d` graded as" not in reasons
+    assert "C4 was not graded in full (`DownMovedConv2d` not found)" in reasons
+    assert "defines `DownMovedConv2d` but raised" in reasons
+    assert r.item("C4").status == "review" and r.item("C9").status == "graded"     # C9's cell holds no code
+
+
+@pytest.mark.slow
+def test_one_bug_in_each_items_cells_is_named(tmp_path_factory):
+    b = graded(SLUG, tmp_path_factory)
+    r = b["cells-one-bug-per-item"]
+    said = {i: " ".join(c.message for c in r.item(i).checks if not c.passed) for i in ("C8", "C9", "C10", "C11")}
+    assert "did not lower the test loss" in said["C8"]
+    assert "where p = 0.25" in said["C9"] or "where p = 0.75" in said["C9"]
+    assert "every pixel of every image" in said["C10"]
+    assert "beta_1" in said["C11"]

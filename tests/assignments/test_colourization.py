@@ -185,6 +185,13 @@ def test_training_curves_attached_and_answers_extracted(tmp_path_factory):
     assert "horse is often the colour of the grass" in r.item("4.2").answer
     assert "horse is often the colour of the grass" in fb
     assert json.loads((folder / "result.json").read_text())["curves"]
+    # the marker's view: the notebook as submitted beside the result, and the item's cells found in it
+    from grader.instructor import pages
+    nb, note = pages.notebook(folder)
+    assert note == "" and nb.cells[18].source.startswith("### 4.2")
+    shown = pages.answers(b.a, r, nb, only="4.2")[0]
+    assert shown.found.cells == [15, 16, 17, 18] and shown.found.certain
+    assert "colour of the grass" in shown.cells[-1].html
     # the skeleton trains nothing: no figure, no link
     assert not (b.out / "skeleton" / "curves.png").exists()
 
