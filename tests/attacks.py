@@ -6,7 +6,7 @@ and the next correct submission graded normally. tests/test_attacks.py asserts o
 import site
 from pathlib import Path
 
-from conftest import cases, mutate
+from conftest import CASES, cases, mutate
 
 from grader import assignment, skeleton
 from grader.run import sandbox
@@ -503,7 +503,10 @@ def base_text(slug: str, base: str) -> str:
         return text
     if base in EXTRA_BASES:
         return text + "\n# %%\n" + EXTRA_BASES[base][1].strip() + "\n"
-    for old, new in cases(slug)["mutants"][base]["edits"]:
+    m = cases(slug)["mutants"][base]
+    if "base" in m:                 # a mutant of another style's file (conftest.write_mutants)
+        text = (CASES / slug / m["base"]).read_text()
+    for old, new in m["edits"]:
         text = mutate(text, old, new)
     return text
 

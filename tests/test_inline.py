@@ -244,3 +244,46 @@ def test_work_under_the_part_an_item_belongs_to_goes_to_review():
     r.assignment, r.items[0].id = "pixelcnn-mnist", "3c"
     gaps.review(a, book, r)
     assert r.items[0].status == Status.REVIEW and "cell 1 answers the part it belongs to" in r.review[0].reason
+
+
+# ---- issue 17's protocol: what the cells leave is measured only when plain --------------------------
+
+def test_what_the_cells_leave_is_measured_only_when_it_is_plain():
+    """A number or tensor the cells leave that passes for a plain one (a float subclass, a
+    tensor subclass) voids the probe (NotPlain) instead of being taken at its word; values of
+    another kind are left out; more numbers than one could tell apart answer nothing."""
+    import torch
+
+    from grader.frameworks import NotPlain
+
+    ns = {"np": np, "torch": torch}
+    fn = lambda src, returns="numbers": lifted.lifted("f", _entry(src, returns, []), ns, PLAN)()  # noqa: E731
+    with pytest.raises(NotPlain):
+        fn("class Loss(float):\n    pass\nbce = Loss(0.69)")
+    with pytest.raises(NotPlain):
+        fn("class T(torch.Tensor):\n    pass\nbce = torch.ones(1).as_subclass(T)")
+    with pytest.raises(NotPlain):
+        fn("class T(torch.Tensor):\n    pass\nimages = torch.zeros(2, 1, 28, 28).as_subclass(T)", "array:*,1,28,28")
+    assert fn("label = 'bce'\nmodel = object()\nbce = torch.tensor(0.5)\nprint(bce.item())").tolist() == [0.5, 0.5]
+    with pytest.raises(lifted.InlineError, match="cannot be told"):
+        fn("for v in np.arange(0.6, 0.8, 1e-3):\n    print(round(float(v), 4))")
+
+
+def test_a_function_is_the_cells_only_when_the_grader_made_it():
+    """Helpers ask the Context whether the cells stand for a function (C9's cells generate
+    their own count, once): a student's function that claims it by an attribute is graded as
+    a function, and a notebook name spelled like the grader's record is overwritten."""
+    from grader.checks import formula as kind
+    from grader.probe.context import Context
+
+    def generate_images(model, n_images, seed):
+        return np.zeros((n_images, 32, 32, 1))
+    generate_images.__inline__ = {"item": "C9"}
+    entry = _entry("pixels = np.zeros((3, 32, 32, 1))", "array:*,32,32,1", ["model", "n_images", "seed"], "C9")
+    plan = {**PLAN, "data_dir": ".", "inline": {"paths": {}, "functions": {"evaluate_bce": entry}}}
+    ns = {"np": np, "generate_images": generate_images, lifted.MADE: {"generate_images": (generate_images, entry)}}
+    pinned = dict(ns)
+    lifted.pin(pinned, ns, plan)
+    ctx = Context(ns, plan, kind.Observe.model_validate({"fn": "generation"}), pinned=pinned)
+    assert ctx.inline("generate_images") is None and ctx.inline("evaluate_bce") is entry
+    assert ctx.inline("make_optimizer") is None

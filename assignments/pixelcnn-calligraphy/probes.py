@@ -21,7 +21,7 @@ what the grader measured.
 - C8-C11 answered in the course notebook's cells (`### [C9: ...]`) instead of functions: the
   cells stand for the functions (grader/probe/lifted.py: `generate_images`, `evaluate_bce`,
   `make_optimizer`, `train`, and `load_pretrained` for C8), their model and data-set variables
-  bound to what the helpers pass. A function of the cells is recognised by `__inline__`: it
+  bound to what the helpers pass. A function of the cells is recognised by `ctx.inline`: it
   generates with the cells' own image count and no seed (the cells have none to honour), and
   gives every number the cells computed (the judge takes the one nearest the grader's BCE).
 - Losses are the judge's: the helpers ship the model's probabilities and the targets.
@@ -153,7 +153,7 @@ def _bce(model, x, y, batch_size=32, eps=1e-7) -> float:
     """The grader's own mean binary cross-entropy over every pixel (clipped as Keras clips)."""
     total, count = 0.0, 0
     for k in range(0, len(x), batch_size):
-        p = np.clip(np.asarray(model(x[k:k + batch_size], training=False), np.float64), eps, 1 - eps)
+        p = np.clip(_np(model(x[k:k + batch_size], training=False)).astype(np.float64), eps, 1 - eps)
         t = np.asarray(y[k:k + batch_size], np.float64)
         total += float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum())
         count += t.size
@@ -235,7 +235,7 @@ def generation(ctx, n_images=4, seed=7):
     the model's probabilities on those images, computed by the grader (for a raster-order
     generation with a causal model, the probabilities each pixel was drawn with); the second
     call's images."""
-    cells = getattr(ctx.get("generate_images"), "__inline__", None)
+    cells = ctx.inline("generate_images")
     model = _FastGeneration() if cells else _generation_model()
     a = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
     b = a if cells else _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
@@ -253,7 +253,7 @@ def generation(ctx, n_images=4, seed=7):
 # ---- C10: evaluate_bce --------------------------------------------------------------------------
 
 def _probs(model, x, batch_size=32) -> np.ndarray:
-    return np.concatenate([np.asarray(model(x[k:k + batch_size], training=False), np.float32)
+    return np.concatenate([_np(model(x[k:k + batch_size], training=False)).astype(np.float32)
                            for k in range(0, len(x), batch_size)])
 
 
@@ -267,8 +267,8 @@ def bce(ctx, batch_size=24, scale=0.3):
     model.compile(optimizer="adam", loss="binary_crossentropy")
     ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=batch_size)
     got = ctx.call("evaluate_bce", model, ds)
-    cells = getattr(ctx.get("evaluate_bce"), "__inline__", None)
-    values = np.asarray(got, np.float64).reshape(-1) if cells else np.asarray([_scalar(got)])
+    cells = ctx.inline("evaluate_bce")
+    values = _np(got).astype(np.float64).reshape(-1) if cells else np.asarray([_scalar(got)])
     x, y = _arrays(ds)
     return {"bce": values, "probs": _probs(model, x), "targets": y}
 
@@ -303,12 +303,12 @@ def pretrained(ctx, n=2):
     try:
         model = ctx.build("build_model")
     except Exception as missing:  # noqa: BLE001 - no build_model: the cells that answer C8, if any
-        try:
-            load = ctx.get("load_pretrained")
-        except Exception:  # noqa: BLE001
+        cells = ctx.inline("load_pretrained")
+        if cells is None:
             raise missing from None
         from grader.probe import lifted
-        if "model" in lifted.roles(load.__inline__, ctx.ns).values():
+        bound = "model" in lifted.roles(cells, ctx.ns).values()
+        if bound:
             model = small_model(ctx, n_filters=64, n_resnet=6, n_block=6, n_output=10)
             model.compile(loss="binary_crossentropy")
             # a plain evaluate (the cells call it twice; Keras's would trace the whole model first)
@@ -316,9 +316,10 @@ def pretrained(ctx, n=2):
         else:       # the cells build their own: "before" is a fresh model of the same family
             model = small_model(ctx)
         before = _probs(model, x)
-        left = load(model, _array_data(x, y, n))
-        after = _probs(left if left is not None and hasattr(left, "predict") else model, x)
-        return {"before": before, "after": after, "targets": y}
+        left = ctx.call("load_pretrained", model, _array_data(x, y, n))
+        # the grader's model, given to the cells, is measured whatever else they leave
+        theirs = model if bound or left is None or not hasattr(left, "predict") else left
+        return {"before": before, "after": _probs(theirs, x), "targets": y}
     before = _probs(model, x)
     ctx.fw.load_weights(model, ctx.data_dir / WEIGHTS)
     return {"before": before, "after": _probs(model, x), "targets": y}

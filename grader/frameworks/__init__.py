@@ -40,6 +40,17 @@ def check_plain(value, tensor_types: tuple, what: str = "the value", depth: int 
                    "array or number")
 
 
+def looks_plain(value, tensor_types: tuple, depth: int = 0) -> bool:
+    """Whether a value claims to be a measurement: an instance of a tensor type, numpy's array
+    or scalars or a number (subclasses included), or a list/tuple holding one. Where `checked`
+    refuses such a value it lies (a subclass) or cannot be measured (a torch mode intercepts);
+    a value that does not look plain (a symbolic tensor, a string) is simply not a measurement."""
+    import numpy as np
+    if type(value) in (list, tuple) and depth < 8:
+        return any(looks_plain(v, tensor_types, depth + 1) for v in value)
+    return isinstance(value, (*tensor_types, np.ndarray, np.generic, int, float, complex))
+
+
 def plain(value, convert=lambda v: None):
     """Answers and configs as JSON-able Python. `convert` turns a framework's own values
     (tensors, sizes, shapes) into Python lists, or returns None for anything else."""

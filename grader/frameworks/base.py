@@ -51,6 +51,12 @@ class Framework(Protocol):
         (a torch function or dispatch mode); else grader.frameworks.NotPlain. Every value that
         comes out of student code passes here (or through to_numpy) before it is measured."""
 
+    def looks_plain(self, x) -> bool:
+        """Whether `x` claims to be a measurement: an instance (subclasses included) of the
+        framework's tensor, numpy's array or scalars or a number, or a list/tuple holding one.
+        A helper that takes the values it can measure out of many (what inline cells leave)
+        leaves out the others, and treats a refusal of one that looks plain as NotPlain."""
+
     def shape_of(self, x) -> list | None:
         """A plain tensor's (or a nested tuple's) shape as lists of ints; None for None."""
 

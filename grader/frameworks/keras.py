@@ -166,6 +166,10 @@ def checked(x, what: str = "the value"):
     return x
 
 
+def looks_plain(x) -> bool:
+    return common.looks_plain(x, (tf.Tensor, tf.Variable, keras.Variable))
+
+
 # ---- parameters and structure -------------------------------------------------------------------
 
 def _all_layers(module) -> list:

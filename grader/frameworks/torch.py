@@ -127,6 +127,10 @@ def checked(x, what: str = "the value"):
     return x
 
 
+def looks_plain(x) -> bool:
+    return common.looks_plain(x, PLAIN)
+
+
 def param_count(model, inputs, types=None, scope=None, trainable: bool = True, by: str = "trace") -> int:
     """The parameters that take part in one traced forward pass on `inputs` (each once): all,
     those of the ops of kinds `types` (grader.graph names), or those used inside `scope`.

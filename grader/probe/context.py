@@ -68,6 +68,17 @@ class Context:
             raise MissingDefinition(f"`{name}` is not defined in the submission")
         return self.pinned[name]
 
+    def inline(self, name: str) -> dict | None:
+        """What the kernel runs for `name` when the cells that answer its item stand for it
+        (grader/probe/lifted.py made it when probing began: their source, parameters, item);
+        None for a definition, a stand-in or a missing name."""
+        from .lifted import MADE
+        made = self.pinned.get(MADE)
+        if not isinstance(made, dict) or name not in made or name in self._active:
+            return None
+        fn, entry = made[name]
+        return entry if self.pinned.get(name) is fn else None
+
     def ref(self, name: str):
         """The reference's definition: only those the probe declares (stand_in, fallback,
         reference); its piece is sent by the grader when first used in this probe."""

@@ -42,6 +42,10 @@ _DATA_NAME = re.compile(r"(^|_)(ds|dataset|data|set|loader|seq|sequence|gen|gene
 _MODEL_NAME = re.compile(r"model|cnn|net", re.I)
 _IMAGE_NAME = re.compile(r"^(img|image|x_img|cond|condition)", re.I)
 _LAST = "_grader_inline_last"
+# where pin() records the functions it made of cells, in the pinned definitions (out of the
+# student's reach; a notebook name of the same spelling is overwritten): a helper asks the
+# Context (`ctx.inline(name)`), never an attribute of the function, which student code could set
+MADE = "<functions made of cells>"
 _ABSENT = object()
 
 
@@ -494,27 +498,41 @@ def _wrapped(models: list, epochs, paths: dict, record: dict):
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 
 
+MAX_NUMBERS = 64         # more numbers than this and none of them can be taken as the cells' answer
+
+
+def _measured(value, fw):
+    """A value the cells left as numpy, when it is one the grader can measure: exactly a
+    tensor, an array or a number (or a list of them); None for a value of another kind (a
+    symbolic tensor, a string, a model). One that looks plain but is refused (a subclass, a
+    torch mode intercepting) raises NotPlain: the probe is void."""
+    from ..frameworks import NotPlain
+    try:
+        return np.asarray(fw.to_numpy(value))
+    except NotPlain:
+        if fw.looks_plain(value):
+            raise
+        return None
+    except Exception:  # noqa: BLE001 - not numeric (a list of other things, a ragged list)
+        return None
+
+
 def _numbers(value, fw, out: list) -> None:
-    if isinstance(value, bool) or value is None:
+    if value is None or type(value) is bool:
         return
-    if isinstance(value, (int, float)):
-        out.append(float(value))
-        return
-    if isinstance(value, (list, tuple)) and len(value) <= 16:
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple) and len(value) <= 16:
         for v in value:
             _numbers(v, fw, out)
         return
-    if isinstance(value, dict) and len(value) <= 16:
+    if type(value) is dict and len(value) <= 16:
         for v in value.values():
             _numbers(v, fw, out)
         return
-    if _tensor_like(value):
-        try:
-            a = np.asarray(fw.to_numpy(value), dtype=np.float64)
-        except Exception:  # noqa: BLE001 - not a plain numeric array
-            return
-        if a.size <= 16:
-            out.extend(a.reshape(-1).tolist())
+    if not (_tensor_like(value) or isinstance(value, (int, float, np.generic))):
+        return
+    a = _measured(value, fw)
+    if a is not None and a.dtype.kind in "biuf" and a.size <= 16:
+        out.extend(a.astype(np.float64).reshape(-1).tolist())
 
 
 def _as_array(value, fw):
@@ -522,11 +540,8 @@ def _as_array(value, fw):
         return None
     if not (_tensor_like(value) or isinstance(value, (list, tuple))):
         return None
-    try:
-        a = np.asarray(fw.to_numpy(value) if _tensor_like(value) else value)
-    except Exception:  # noqa: BLE001 - a list of other things
-        return None
-    return a if a.dtype.kind in "biuf" else None
+    a = _measured(value, fw)
+    return a if a is not None and a.dtype.kind in "biuf" else None
 
 
 def _fits(shape: tuple, dims: list) -> tuple | None:
@@ -554,6 +569,10 @@ def pick(returns: str, env: dict, assigned: list, record: dict, fw, bound: dict)
             out.append(float(m.group(0)))
         if not out:
             raise InlineError("the cells computed no number")
+        if len(set(out)) > MAX_NUMBERS:
+            # the judge takes the number nearest its own: out of many, that proves nothing
+            raise InlineError(f"the cells computed or printed {len(set(out))} different numbers (more than "
+                              f"{MAX_NUMBERS}): which one is the answer cannot be told")
         return np.asarray(out, np.float64)
     if returns == "optimizer":
         # the one a model was compiled with, else the last one the cells made
@@ -696,7 +715,6 @@ def lifted(name: str, entry: dict, ns: dict, plan: dict):
     fn.__doc__ = f"the cells {entry.get('cells')} that answer {entry.get('item')}"
     fn.__signature__ = inspect.Signature([inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD)
                                           for p in params])
-    fn.__inline__ = entry
     return fn
 
 
@@ -732,6 +750,8 @@ def pin(pinned: dict, ns: dict, plan: dict) -> list[dict]:
     functions the marked cells stand for. Returns notes for the review column."""
     notes = []
     spec = plan.get("inline") or {}
+    made: dict = {}
+    pinned[MADE] = made
     for name, d in spec.get("derived", {}).items():
         if name in pinned or d["base"] not in pinned:
             continue
@@ -750,6 +770,7 @@ def pin(pinned: dict, ns: dict, plan: dict) -> list[dict]:
         if name in pinned:
             continue
         pinned[name] = lifted(name, entry, ns, plan)
+        made[name] = (pinned[name], entry)
         if entry.get("note"):                     # the locator was unsure which cells answer the item
             cells = ", ".join(str(c) for c in entry.get("cells", []))
             notes.append({"name": name, "note": f"`{name}` graded from the cells {cells} for {entry['item']}: "
