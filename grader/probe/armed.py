@@ -76,7 +76,8 @@ LOCATION_READERS = {
 FRAMEWORK_ROOTS = ("torch", "tensorflow", "keras", "tf_keras", "numpy")
 # library code that extends the framework's tensor classes at run time when a student asks
 # (tf.experimental.numpy.experimental_enable_numpy_behavior: x.reshape, x.T, x.ndim, ...)
-CLASS_EXTENSIONS = ("/tensorflow/python/ops/numpy_ops/",)
+CLASS_EXTENSIONS = ("/tensorflow/python/ops/numpy_ops/", "/tensorflow/python/ops/weak_tensor_ops.py",
+                    "/tensorflow/python/util/traceback_utils.py", "/tensorflow/python/ops/math_ops.py")
 # what the measurements themselves call: any change to these is reported and undone; other
 # watched callables that a library (not student code) replaced are accepted as the library's
 CRITICAL = ("torch.autograd.", "torch.Tensor.backward", "torch.Tensor.__getitem__", "torch.no_grad",
@@ -114,6 +115,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
     set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
     set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
     getframe, current_frames, get_ident, monotonic = sys._getframe, sys._current_frames, _thread.get_ident, time.monotonic
+    function_type = type(arm)
     state = {"probing": False, "probe": "", "busy": set(), "events": {}, "violations": [], "held": set()}
     students = (workspace.rstrip("/") + "/", *CELL_PREFIXES, "/tmp/__autograph_generated_file")
     private = channel_path.rsplit("/", 1)[0]          # the grader's socket folder
@@ -208,9 +210,18 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         return name.split(".")[0] in FRAMEWORK_ROOTS or name.startswith(("tf.", "keras."))
 
     def extension(value) -> bool:
-        """A method or property the framework's own extension code put on a tensor class."""
+        """A method or property the framework's own extension code put on a tensor class:
+        every function, and every function it wraps (`__wrapped__`, read from the function's
+        own dict: nothing of the value's runs), comes from TensorFlow's numpy behaviour or the
+        wrappers it puts around it (weak tensors, tracebacks, math_ops' cast for astype)."""
         fns = [getattr(value, a, None) for a in ("fget", "fset")] if isinstance(value, property) else [value]
-        codes = [getattr(f, "__code__", None) for f in fns if f is not None]
+        codes = []
+        for f in fns:
+            for _ in range(8):
+                if f is None:
+                    break
+                codes.append(getattr(f, "__code__", None))
+                f = vars(f).get("__wrapped__") if type(f) is function_type else None
         return bool(codes) and all(c is not None and any(e in c.co_filename for e in CLASS_EXTENSIONS)
                                    for c in codes)
 
