@@ -36,6 +36,11 @@ def all_assignments() -> dict[str, Assignment]:
         a = load(toml.parent, ref)
         if a.slug != slug:
             raise ConfigError(f"{toml}: slug {a.slug!r} differs from its folder's name {slug!r}")
+        from .probe import pieces
+        try:
+            pieces.validate(a)
+        except ConfigError as e:
+            raise ConfigError(f"{toml}: {e}") from None
         found[a.slug] = a
     return found
 

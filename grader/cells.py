@@ -150,7 +150,26 @@ def filter_source(source: str) -> tuple[str | None, str]:
     return "\n".join(kept), (f"{dropped} top-level statement(s) skipped" if dropped else "")
 
 
-def plan(nb, mode: str = "definitions") -> list[CellPlan]:
+def definitions_of(source: str) -> str | None:
+    """A cell's imports, functions and classes only (None when it has none)."""
+    try:
+        code = _transform(source)
+        tree = parse(code)
+    except SyntaxError:
+        return None
+    lines = code.splitlines()
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    kept = []
+    for stmt in tree.body:
+        if isinstance(stmt, keep):
+            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+            kept.append(_guard_imports("\n".join(lines[start - 1: stmt.end_lineno]), stmt))
+    return "\n".join(kept) or None
+
+
+def plan(nb, mode: str = "definitions", lean: set[int] | frozenset = frozenset()) -> list[CellPlan]:
+    """`lean`: cells that answer an item inline (grader/inline.py): the probes run them as the
+    item's function; at top level only their definitions run (not a model they build or train)."""
     code_cells = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     if mode == "full":
         return [CellPlan(i, c.source) for i, c in code_cells]
@@ -160,6 +179,10 @@ def plan(nb, mode: str = "definitions") -> list[CellPlan]:
         tags = SKIP_TAGS & set(c.metadata.get("tags", []))
         if tags:
             out.append(CellPlan(i, None, f"tagged {', '.join(sorted(tags))}"))
+        elif i in lean:
+            src = definitions_of(c.source)
+            out.append(CellPlan(i, src, "answers an item: graded by running it as the item's function"
+                                + ("" if src else "; no definitions")))
         elif tagged:
             src = c.source
             # even in a tagged notebook, shell escapes (pip installs) are not run

@@ -7,6 +7,7 @@ judge needs (`judge`: tolerances, accepted answers), which never leave the grade
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,8 @@ class ObserveBase(Strict):
     timeout_s: float | None = None    # this probe's time cap (default: the budget's probe_timeout_s)
     files: tuple[str, ...] = ()       # reference files the probe reads (relative to reference/<slug>/)
     reference: tuple[str, ...] = ()   # reference definitions a helper uses besides stand-ins (ctx.ref)
+    grades: tuple[str, ...] = ()      # graded names whose behaviour the probe judges (default: its target,
+                                      # else every graded name it does not bring in from the reference)
     needs: tuple[str, ...] = ()       # contract arguments the probe relies on (for signature checks)
 
 
@@ -68,9 +71,10 @@ class Check(Strict):
 
     @property
     def needs_reference(self) -> bool:
-        """Whether the probe runs reference code in the kernel (stand-ins, fallbacks, files)."""
+        """Whether the probe may bring reference pieces into the kernel (stand-ins, fallbacks,
+        reference definitions or files)."""
         o = self.observe
-        return bool(o.stand_in or o.fallback or o.files or o.reference or getattr(self.module, "USES_REFERENCE", False))
+        return bool(o.stand_in or o.fallback or o.files or o.reference)
 
 
 class Locate(Strict):
@@ -92,6 +96,47 @@ class Item(Strict):
     prompt: str = ""
     locate: Locate = Locate()
     checks: tuple[Check, ...] = ()
+
+
+class InlineFunction(Strict):
+    """A contract function that the cells answering an item may stand for (grader/inline.py): the
+    grader runs those cells as the function, their free variables bound by role to its arguments
+    (a model, data sets, an image), and picks what they leave by `returns`."""
+    item: str                                   # whose cells (found by grader/locate.py)
+    params: tuple[str, ...] = ()                # the function's parameters, as the contract names them
+    returns: str                                # numbers, optimizer, history, model, or array:<dims> ("*": any)
+    repeat: str = ""                            # a parameter asking for that many results (samples): the cells
+                                                # run again, on new seeds, until there are enough
+    replaces: tuple[str, ...] = ()              # contract names the cells make unnecessary (C8's load
+                                                # stands for build_model's part of the item)
+
+    @field_validator("returns")
+    @classmethod
+    def _returns(cls, v: str) -> str:
+        if v not in {"numbers", "optimizer", "history", "model"} and not re.fullmatch(r"array:(\*|\d+)(,(\*|\d+))*", v):
+            raise ValueError(f"returns: {v!r} is not numbers, optimizer, history, model or array:<dims>")
+        return v
+
+
+class Derived(Strict):
+    """A graded class that students write as a flag of another (`NonCausalPixelCNN` as
+    `PixelCNN(..., causal=False)`): the base with its one boolean parameter whose name matches
+    `flags` turned the other way."""
+    base: str
+    flags: str                                  # regular expression on parameter names
+
+    @field_validator("flags")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        re.compile(v)
+        return v
+
+
+class Inline(Strict):
+    functions: dict[str, InlineFunction] = {}
+    paths: dict[str, str] = {}                  # a path the cells name (its last part, or a glob) -> a fixture
+                                                # under the assignment's data folder
+    derived: dict[str, Derived] = {}
 
 
 class Budget(Strict):
@@ -141,6 +186,10 @@ class Assignment(Strict):
     names: tuple[str, ...] = ()      # the graded definitions (for detection and name resolution)
     aliases: dict[str, tuple[str, ...]] = {}       # contract name -> other names students use
     signatures: dict[str, dict[str, Any]] = {}     # contract name -> its contract defaults
+    keywords: dict[str, tuple[str, ...]] = {}      # a contract keyword -> the names students give it
+    given: tuple[str, ...] = ()                    # helpers the course's notebook gives: never graded in
+                                                   # place of a missing definition
+    inline: Inline = Inline()
     skeleton_sources: dict[str, str] = {}
     budget: Budget = Budget()
     late: LatePolicy | None = None
@@ -338,11 +387,18 @@ def _parse(raw: dict, directory: Path, reference_dir: Path | None) -> Assignment
                 raise ConfigError(f"probes.{c.probe}: used by public and hidden checks ({it.id}/{c.name}); "
                                   "a probe's observation is either in the student bundle or not: give its checks "
                                   "one visibility")
-    for k in ("aliases",):
+    for k in ("aliases", "keywords"):
         if k in raw:
             raw[k] = {name: tuple([v] if isinstance(v, str) else v) for name, v in raw[k].items()}
-    return _model(Assignment, {**raw, "probes": probes, "items": tuple(items), "directory": directory,
-                               "reference_dir": reference_dir}, "")
+    a = _model(Assignment, {**raw, "probes": probes, "items": tuple(items), "directory": directory,
+                            "reference_dir": reference_dir}, "")
+    ids = {it.id for it in a.items}
+    for name, f in a.inline.functions.items():
+        if f.item not in ids:
+            raise ConfigError(f"inline.functions.{name}.item: no item {f.item!r}")
+        if f.repeat and f.repeat not in f.params:
+            raise ConfigError(f"inline.functions.{name}.repeat: {f.repeat!r} is not one of its params")
+    return a
 
 
 def load(directory: Path, reference_dir: Path | None = None) -> Assignment:

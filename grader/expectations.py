@@ -46,6 +46,8 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
         detail = "; ".join(f"{k}: {e}" for k, e in failed.items()) or obs.reason
         raise ReferenceFailed(f"{assignment.slug}: the reference solution failed its own probes: {detail}")
     values = {k: o.value for k, o in obs.observations.items()}
+    # what ctx.reference_weights saw in the reference's run: the grader pairs students' models with it
+    values.update({f"{k}@recorded": o.recorded for k, o in obs.observations.items() if o.recorded})
     write(folder, values)
     return values
 

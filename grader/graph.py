@@ -886,3 +886,43 @@ def pair_weights(src, dst) -> list[tuple[str, str]]:
             if (p["name"], q["name"]) not in pairs:
                 pairs.append((p["name"], q["name"]))
     return pairs
+
+
+def pair_by_name(src: dict, dst: dict) -> list[tuple[str, str]]:
+    """Pair two models' weights given as {name: shape} in creation order: by name where both
+    have it with the same shape, the rest in creation order with matching shapes (a torch
+    `num_batches_tracked` counter is no weight). Raises ValueError when they cannot be paired."""
+    skip = lambda n: n.endswith("num_batches_tracked")  # noqa: E731
+    s = {n: list(v) for n, v in src.items() if not skip(n)}
+    d = {n: list(v) for n, v in dst.items() if not skip(n)}
+    pairs = [(n, n) for n in s if n in d and d[n] == s[n]]
+    taken = {n for n, _ in pairs}
+    rest_s = [n for n in s if n not in taken]
+    rest_d = [n for n in d if n not in taken]
+    if len(rest_s) != len(rest_d):
+        raise ValueError(f"cannot pair the weights: {len(s)} tensors expected, the model has {len(d)}"
+                         + (f" (unpaired: {', '.join((rest_d or rest_s)[:3])})" if rest_d or rest_s else ""))
+    for a, b in zip(rest_s, rest_d):
+        if s[a] != d[b]:
+            raise ValueError(f"cannot pair the weights: `{b}` has shape {tuple(d[b])}, expected {tuple(s[a])} "
+                             f"(like `{a}`)")
+        pairs.append((a, b))
+    return pairs
+
+
+def param_count(nodes, scope: str | None = None, types=None, trainable: bool = True) -> int:
+    """The parameters that take part in a traced forward pass (each once, by name): those of
+    the ops that ran inside `scope`, of the op kinds `types` (this module's vocabulary),
+    trainable only unless `trainable` is False. A parameter registered but never used, or
+    one a class merely named like a layer holds, does not count."""
+    ns = nodes if nodes and isinstance(nodes[0], Node) else parse(nodes)
+    seen: dict[str, int] = {}
+    for n in ns:
+        if types and n.op not in types:
+            continue
+        if scope and not in_scope(n, scope):
+            continue
+        for p in n.params:
+            if p["trainable"] or not trainable:
+                seen.setdefault(p["name"], _prod(p["shape"]))
+    return sum(seen.values())

@@ -7,8 +7,9 @@ them, so that inline work can be graded and hand-marked answers shown to the mar
   (the HKUST notebooks). Every cell that carries the label belongs to the item, and so do the
   cells after it up to the next marker or markdown heading (a markdown heading `### [C1]` is
   followed by the code cell that answers it);
-- **heading**: a markdown heading (or a bold line) that names the item by the handout's section
-  number or question: `## 4.2`, `### Question 3c`, `**(c)**`, `Q4:`; a label `Part B > Question 2`
+- **heading**: a markdown heading (or a bold line, or a short bold label opening a paragraph)
+  that names the item by the handout's section number or question: `## 4.2`, `### Question 3c`,
+  `**(c)**`, `**(d)** The middle pixel ...`, `Q4:`; a label `Part B > Question 2`
   asks for a "Question 2" heading inside a "Part B" one (the UofT notebooks). The item runs to the
   next heading of the same or a higher level. A code cell whose first line is such a comment
   (`# 3c: ...`) is found too, when no markdown heading names the item.
@@ -63,6 +64,8 @@ def markers(text: str, markdown: bool = False) -> list[str]:
 
 _MD_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _BOLD_LINE = re.compile(r"^[ \t]*(?:\*\*|__)(.+?)(?:\*\*|__)[ \t]*[.:]?[ \t]*$", re.M)
+# a short bold label that opens a paragraph: "**(d)** The middle pixel given ..."
+_BOLD_LEAD = re.compile(r"^[ \t]*(?:\*\*|__)([^*_\n]{1,40}?)(?:\*\*|__)[ \t]*[.:)]?[ \t]+\S.*$", re.M)
 _WORDS = r"(?:question|exercise|problem|task|part|answer|q)"
 
 
@@ -107,15 +110,38 @@ def _another_section(text: str, number: str | None) -> bool:
     return number is not None and sec is not None and sec != number and not sec.startswith(number + ".")
 
 
+_LABEL = re.compile(rf"^{_WORDS}?\s*\.?\s*(\(?(?:\d+(?:\.\d+)*\s*\(?[a-z]?|[a-z])\)?)(?![\w])")
+
+
+def _label(text: str) -> str | None:
+    m = _LABEL.match(re.sub(r"[*_`]", "", text).strip().lower())
+    return m.group(0).strip() if m and m.group(1).strip("()") else None
+
+
+def _shape(text: str) -> str | None:
+    """The form of the label a heading opens with ("(c)" -> "(a)", "3c" -> "1a", "4.2" -> "1.1"),
+    or None."""
+    lab = _label(text)
+    return re.sub(r"\d+", "1", re.sub(r"[a-z]", "a", lab)) if lab else None
+
+
+def _sibling(text: str, other: str) -> bool:
+    """Whether `other` opens with another label of the same form as `text`'s ("(c)" and "(d)"):
+    an item's span ends at its next sibling, at whatever level that is written."""
+    shape = _shape(text)
+    return shape is not None and _shape(other) == shape and _label(other) != _label(text)
+
+
 def headings(nb) -> list[tuple[int, int, str]]:
-    """(cell, level, text) of every markdown heading and bold line, in order; bold lines rank
-    below every '#' level."""
+    """(cell, level, text) of every markdown heading, bold line and short bold label opening a
+    paragraph (`**(d)** ...`), in order; the bold ones rank below every '#' level."""
     out = []
     for i, c in enumerate(nb.cells):
         if c.get("cell_type") != "markdown":
             continue
         found = [(m.start(), len(m.group(1)), m.group(2)) for m in _MD_HEADING.finditer(c.source)]
         found += [(m.start(), 7, m.group(1)) for m in _BOLD_LINE.finditer(c.source)]
+        found += [(m.start(), 7, m.group(1)) for m in _BOLD_LEAD.finditer(c.source)]
         out += [(i, level, text) for _, level, text in sorted(found)]
     return out
 
@@ -180,16 +206,19 @@ def by_heading(nb, label: str) -> list[tuple[list[int], int]]:
             if not all(any(_names(t, a) for _, _, t in enclosing) for a in ancestors):
                 continue
         number = section(name)
-        end = next((h[0] for h in hs[k + 1:] if h[0] > cell and (h[1] <= level or _another_section(h[2], number))),
+        end = next((h[0] for h in hs[k + 1:] if h[0] > cell and (h[1] <= level or _another_section(h[2], number)
+                                                                  or _sibling(text, h[2]))),
                    None)
         stop = (lambda j, end=end: end is not None and j >= end)
         places.append(([cell, *_follow(nb, cell, stop)], cell))
     if not places and not ancestors:
         for i, c in enumerate(nb.cells):
             if c.get("cell_type") == "code" and _names(_comment_heading(c.source), name):
-                places.append(([i, *_follow(nb, i, lambda j: _is_heading_cell(nb.cells[j])
+                head = _comment_heading(c.source)
+                places.append(([i, *_follow(nb, i, lambda j, head=head: _is_heading_cell(nb.cells[j])
                                             or bool(markers(nb.cells[j].source, True))
-                                            or _names(_comment_heading(nb.cells[j].source), name))], i))
+                                            or _names(_comment_heading(nb.cells[j].source), name)
+                                            or _sibling(head, _comment_heading(nb.cells[j].source)))], i))
     return places
 
 

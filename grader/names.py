@@ -69,6 +69,9 @@ def contract(assignment: Assignment, source: str | None = None) -> dict[str, dic
         elif isinstance(node, ast.FunctionDef) and node.name in assignment.names:
             params, defaults = _params(node, False)
             out[node.name] = {"kind": "function", "bases": [], "params": params, "defaults": defaults}
+    for name, f in assignment.inline.functions.items():      # answered by cells, or by a function
+        if name in assignment.names:
+            out.setdefault(name, {"kind": "function", "bases": [], "params": list(f.params), "defaults": {}})
     for name, extra in assignment.signatures.items():
         out.setdefault(name, {"kind": "class", "bases": [], "params": list(extra), "defaults": {}})
         out[name]["defaults"] = {**out[name]["defaults"], **extra}

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, judge, names, probe, report, scan, submission
+from . import __version__, gaps, inline, judge, names, probe, report, scan, submission
 from .config import Assignment
 from .result import Result, Status
 from .run import execute, sandbox, zygote
@@ -95,8 +95,10 @@ def prepare(path: Path, assignment: Assignment, opts: Options, name: str | None 
 
 
 def observe(path: Path, assignment: Assignment, opts: Options, name: str | None = None,
-            prepared: Prepared | None = None) -> Observed:
-    """Load, execute and probe; never raises for anything the submission does."""
+            prepared: Prepared | None = None, expected: dict | None = None) -> Observed:
+    """Load, execute and probe; never raises for anything the submission does. `expected`:
+    the reference's observations (what the grader answers a probe's questions from); None for
+    the reference's own run."""
     t0 = time.monotonic()
     prepared = prepared or prepare(path, assignment, opts, name)
     sub, session = prepared.sub, prepared.session
@@ -105,7 +107,8 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
     b = assignment.budget
     t1 = t2 = t0
     try:
-        ex = execute.execute(sub, session, opts.mode)
+        lean = frozenset(c for e in inline.entries(assignment, sub.notebook).values() for c in e["cells"])
+        ex = execute.execute(sub, session, opts.mode, lean)
         t1 = time.monotonic()
         status, reason, observed = Status.GRADED, "", {}
         if ex.status == "error":
@@ -114,7 +117,7 @@ def observe(path: Path, assignment: Assignment, opts: Options, name: str | None 
             status, reason = Status.CRASHED, ex.reason or "the kernel could not be started"
         else:
             session.probe_budget(b.probe_timeout_s * max(1, len(assignment.plan(set(opts.visibility)))))
-            observed = probe.collect(session, assignment, opts.seed, set(opts.visibility), opts.aliases)
+            observed = probe.collect(session, assignment, opts.seed, set(opts.visibility), opts.aliases, expected)
         t2 = time.monotonic()
     finally:
         session.close()
@@ -143,7 +146,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
           fingerprint: str = "", prepared: Prepared | None = None):
     """Returns (Result, executed notebook or None, the notebook as submitted or None: its stored
     outputs are what the marker sees)."""
-    obs = observe(path, assignment, opts, name, prepared)
+    obs = observe(path, assignment, opts, name, prepared, expected)
     sub = obs.submission
     t = time.monotonic()
     judged = judge.judge(assignment, obs.observations, expected, sub.notebook,
@@ -163,6 +166,7 @@ def grade(path: Path, assignment: Assignment, expected: dict, opts: Options, nam
         result.flag(r.reason, r.item, r.evidence)
     for note in sub.notes:
         result.flag(note)
+    gaps.review(assignment, sub.notebook, result)
     _integrity(result, obs, sub, assignment)
     if obs.execution and not result.reason:
         bad = [f"cell {c.index} {c.status} ({c.ename}: {c.evalue[:80]})".replace(": )", ")")
@@ -200,6 +204,11 @@ def _integrity(result: Result, obs: Observed, sub: submission.Submission, assign
             result.flag(f"`{name}` is defined {len(cells)} times; the last definition (cell {cells[-1]}) was graded",
                         evidence=f"cells {cells}")
         defined = set(names.definitions(sub.notebook))
+        answered = [n for n, f in assignment.inline.functions.items()     # in the cells that mark an item
+                    if inline.item_cells(assignment, sub.notebook, f.item)[0]]
+        defined |= {r for n in answered for r in (n, *assignment.inline.functions[n].replaces)}
+        defined |= {n for n in graded if set(assignment.aliases.get(n, ())) & defined}
+        defined |= inline.derived(assignment, sub.notebook)
         missing = [n for n in graded if n not in defined and not any(f"{n}" in t for t in sources.values())]
         for name, close in names.related(sub.notebook, sources, missing).items():
             result.flag(f"`{name}` is not defined; related code: {', '.join(close)}", evidence=name)

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
-from conftest import cases, mutate
+from conftest import CASES, cases, mutate
 
 from grader import assignment, skeleton
 from grader.run import sandbox
@@ -346,6 +346,304 @@ class Decoder(nn.Module):
 }
 
 
+# ---- issue 17: evidence the grader computed itself ---------------------------------------------------
+# What a student's code can try in order to find the reference or fake a measurement without
+# touching a frame itself: libraries that walk frames on their caller's behalf, the classes
+# loaded in the process, tensors that lie, the arithmetic below the watched functions.
+STEAL = """
+import gc, logging, sys, traceback
+
+def _frames():
+    found = []
+    for get in (lambda: logging.currentframe(),
+                lambda: next(iter(traceback.walk_stack(None)))[0],
+                lambda: sys._current_frames()[__import__("threading").get_ident()]):
+        try:
+            f = get()
+            while f is not None and len(found) < 400:
+                found.append(f)
+                f = f.f_back
+        except BaseException:
+            pass
+    return found
+
+def _resolvers():
+    out = []
+    for depth in range(1, 40):
+        try:
+            import torch._jit_internal as _ji
+            out.append(_ji.createResolutionCallbackFromFrame(depth))
+        except BaseException:
+            pass
+        try:
+            from pydantic._internal import _typing_extra
+            ns = _typing_extra.parent_frame_namespace(parent_depth=depth)
+            if ns:
+                out.append(ns.get)
+        except BaseException:
+            pass
+    return out
+
+def _mine(obj, name):
+    return getattr(obj, "__name__", "") == name and getattr(obj, "__module__", "__main__") not in ("__main__", __name__)
+
+def _steal(name):
+    \"\"\"The reference's `name` wherever a library lets us look: frames, resolvers, classes.\"\"\"
+    for f in _frames():
+        try:
+            for space in (f.f_locals, f.f_globals):
+                for v in list(space.values()):
+                    if _mine(v, name):
+                        return v
+                    if isinstance(v, dict) and _mine(v.get(name), name):
+                        return v[name]
+        except BaseException:
+            pass
+    for rcb in _resolvers():
+        try:
+            v = rcb(name)
+            if _mine(v, name):
+                return v
+        except BaseException:
+            pass
+    seen, todo = set(), [object]
+    while todo:
+        c = todo.pop()
+        try:
+            subs = type.__subclasses__(c)
+        except BaseException:
+            continue
+        for s in subs:
+            if id(s) not in seen:
+                seen.add(id(s))
+                todo.append(s)
+                if _mine(s, name):
+                    return s
+    try:
+        for o in gc.get_objects():
+            if _mine(o, name):
+                return o
+    except BaseException:
+        pass
+    return None
+"""
+
+ATTACKS.update({
+    # the reference's Encoder/Decoder/ANSWERS through libraries that walk frames (logging,
+    # traceback, torch's resolution callbacks, pydantic's parent namespace), the classes in the
+    # process and the heap; the found text would go out through an exception into feedback.md
+    "reference-through-libraries": ("denoising-autoencoder", "skeleton", STEAL + """
+class _Stolen(dict):
+    def __getitem__(self, k):
+        got = _steal("ANSWERS")
+        return got[k] if isinstance(got, dict) else dict.get(self, k)
+    def __contains__(self, k):
+        return True
+
+ANSWERS = _Stolen({"1a": None, "1b": None, "1c": None, "1d": None})
+
+class Encoder(Encoder):
+    def __new__(cls, *a, **k):
+        theirs = _steal("Encoder")
+        return theirs(*a, **k) if theirs is not None else super().__new__(cls)
+
+class Decoder(Decoder):
+    def __new__(cls, *a, **k):
+        theirs = _steal("Decoder")
+        if theirs is None:
+            raise RuntimeError("LOOT " + repr([sorted(f.f_locals)[:20] for f in _frames()[:30]])[:2000])
+        return theirs(*a, **k)
+"""),
+    # a tensor subclass whose __torch_function__ shrinks every loss computed on the decoder's
+    # output (the honest base: a decoder that outputs a constant)
+    "torch-function-shrinks-the-loss": ("denoising-autoencoder", "constant-decoder", """
+_calls = [0]
+class _Shrinking(torch.Tensor):
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs or {})
+        if "loss" in getattr(func, "__name__", "") or "mean" in getattr(func, "__name__", ""):
+            _calls[0] += 1
+            out = out * (0.5 ** _calls[0])
+        return out
+
+class Decoder(Decoder):
+    def forward(self, z):
+        return super().forward(z).as_subclass(_Shrinking)
+"""),
+    # a tensor subclass with a faked .shape: the shapes of 2a and 2b without computing anything
+    "faked-shape": ("denoising-autoencoder", "skeleton", """
+class _Sized(torch.Tensor):
+    _fake = None
+    @property
+    def shape(self):
+        return self._fake if self._fake is not None else torch.Tensor.size(self)
+    def size(self, *d):
+        return self.shape if not d else self.shape[d[0]]
+
+def _claim(n, *dims):
+    t = torch.zeros(1).as_subclass(_Sized)
+    t._fake = torch.Size([n, *dims])
+    return t
+
+class _Layer(nn.Module):
+    def __init__(self, *dims):
+        super().__init__()
+        self.dims = dims
+        self.w = nn.Parameter(torch.zeros(1))
+    def forward(self, x):
+        return _claim(torch.Tensor.size(x, 0) if torch.Tensor.dim(x) else 1, *self.dims)
+
+class Encoder(nn.Module):
+    def __init__(self, z_dim=64, img_size=64):
+        super().__init__()
+        self.hidden_layer, self.output_layer = _Layer(z_dim), _Layer(z_dim)
+    def forward(self, x):
+        return self.output_layer(self.hidden_layer(x))
+
+class Decoder(nn.Module):
+    def __init__(self, z_dim=64, img_size=64):
+        super().__init__()
+        self.layer1, self.layer2, self.layer3 = _Layer(128, 7, 7), _Layer(64, 15, 15), _Layer(64, 31, 31)
+        self.layer4, self.layer5 = _Layer(32, 63, 63), _Layer(3, 64, 64)
+    def forward(self, z):
+        return self.layer5(self.layer4(self.layer3(self.layer2(self.layer1(z)))))
+"""),
+    # rebinding a C-level function below the watched functional API (F.l1_loss looks it up at
+    # call time): a falling "loss" for a decoder that learns nothing, at top level and again
+    # during probing
+    "rebind-below-the-functional-api": ("denoising-autoencoder", "constant-decoder", """
+import torch.nn.functional as F
+_real_l1 = torch._C._nn.l1_loss
+_steps = [0]
+def _falling(a, b, *rest, **kw):
+    _steps[0] += 1
+    return _real_l1(a, b, *rest, **kw) * 0 + 1.0 / _steps[0]
+torch._C._nn.l1_loss = _falling
+
+class Decoder(Decoder):
+    def forward(self, z):
+        torch._C._nn.l1_loss = _falling
+        return super().forward(z)
+"""),
+    # parameters registered in modules named like the layers they should be, never used: the
+    # counts of 2a and 2b without the layers (the honest base: a constant decoder)
+    "unused-parameters": ("denoising-autoencoder", "constant-decoder", """
+def _count(*mods):
+    return sum(p.numel() for m in mods for p in m.parameters())
+
+class ConvTranspose2d(nn.Module):        # a class named like torch's, holding the right number
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n))
+
+class Conv2d(ConvTranspose2d):
+    pass
+
+class _Holder(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(n))
+
+class Encoder(nn.Module):
+    def __init__(self, z_dim=64, img_size=64):
+        super().__init__()
+        n_in = 3 * img_size * img_size
+        self.hidden_layer = _Holder(_count(nn.Linear(n_in, z_dim), nn.BatchNorm1d(z_dim)))
+        self.output_layer = _Holder(_count(nn.Linear(z_dim, z_dim)))
+        self.z_dim = z_dim
+    def forward(self, x):
+        return x.flatten(1)[:, :self.z_dim] * 0
+
+class Decoder(Decoder):
+    def __init__(self, z_dim=64, img_size=64):
+        super().__init__(z_dim, img_size)
+        ups = [(z_dim, 128, 7), (128, 64, 3), (64, 64, 3), (64, 32, 3), (32, 32, 2)]
+        convs = [(128, 128, 3), (64, 64, 3), (64, 64, 3), (32, 32, 3), (32, 3, 1)]
+        self.ups = nn.ModuleList([ConvTranspose2d(_count(nn.ConvTranspose2d(a, b, k))) for a, b, k in ups])
+        self.convs = nn.ModuleList([Conv2d(_count(nn.Conv2d(a, b, k))) for a, b, k in convs])
+"""),
+    # Keras: rebinding the function below tf.GradientTape.gradient (the grader's input gradients
+    # become zero, so an identity step "matches" clip(x - step * dE/dx)); honest base: the
+    # skeleton with a sampling_step that returns its input
+    "rebind-below-the-tape": ("jem-cifar10", "identity-sampling", """
+from tensorflow.python.eager import imperative_grad as _ig
+_real_grad = _ig.imperative_grad
+def _no_gradient(tape, target, sources, *a, **k):
+    return [tf.zeros_like(s) if s is not None else None for s in tf.nest.flatten(sources)]
+_ig.imperative_grad = _no_gradient
+
+_real_step = sampling_step
+def sampling_step(model, data, label=None, step_size=1, noise_amp=0.01):
+    _ig.imperative_grad = _no_gradient
+    return tf.clip_by_value(tf.convert_to_tensor(data, tf.float32), 0.0, 1.0)
+"""),
+    # Keras: the reference's layers through the loaded classes and library frame walks
+    # (tf_inspect, logging); honest base: the skeleton
+    "keras-reference-through-libraries": ("pixelcnn-calligraphy", "skeleton", STEAL + """
+def _tf_frames():
+    try:
+        from tensorflow.python.util import tf_inspect
+        f = tf_inspect.currentframe()
+        out = []
+        while f is not None:
+            out.append(f)
+            f = f.f_back
+        return out
+    except BaseException:
+        return []
+
+_plain_frames = _frames
+def _frames():
+    return _plain_frames() + _tf_frames()
+
+def _theirs(name, mine):
+    def __new__(cls, *a, **k):
+        got = _steal(name)
+        return got(*a, **k) if got is not None else keras.layers.Layer.__new__(cls)
+    mine.__new__ = staticmethod(__new__)
+    return mine
+
+for _n in ("DownRightMovedConv2d", "DownMovedConv2d", "TensorDense", "GatedResnet", "AutoregressiveModel"):
+    globals()[_n] = _theirs(_n, type(_n, (globals()[_n],), {}))
+"""),
+    # a torch function mode left active by the model's forward sees the grader's own
+    # cross-entropy; calc_likelihood answers with it (honest base: calc_likelihood in nats)
+    "torch-function-mode-spy": ("pixelcnn-mnist", "likelihood-in-nats", """
+import math as _math
+from torch.overrides import TorchFunctionMode as _Mode
+_seen = []
+class _Spy(_Mode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if getattr(func, "__name__", "") == "cross_entropy":
+            _seen.append(float(out))
+        return out
+
+_old_forward = PixelCNN.forward
+def _forward(self, x):
+    if not _seen:
+        _Spy().__enter__()
+    return _old_forward(self, x)
+PixelCNN.forward = _forward
+
+_old_likelihood = PixelCNN.calc_likelihood
+def _calc(self, x):
+    out = _old_likelihood(self, x)
+    return torch.full_like(torch.as_tensor(out, dtype=torch.float32), _seen[-1] / _math.log(2)) if _seen else out
+PixelCNN.calc_likelihood = _calc
+"""),
+})
+
+EXTRA_BASES.update({
+    # a sampling_step that returns its input: the honest value of rebinding below the tape
+    "identity-sampling": ("jem-cifar10", """
+def sampling_step(model, data, label=None, step_size=1, noise_amp=0.01):
+    return tf.clip_by_value(tf.convert_to_tensor(data, tf.float32), 0.0, 1.0)
+"""),
+})
+
+
 def base_text(slug: str, base: str) -> str:
     a = assignment.get(slug)
     text = a.reference_path.read_text()
@@ -355,7 +653,10 @@ def base_text(slug: str, base: str) -> str:
         return text
     if base in EXTRA_BASES:
         return text + "\n# %%\n" + EXTRA_BASES[base][1].strip() + "\n"
-    for old, new in cases(slug)["mutants"][base]["edits"]:
+    m = cases(slug)["mutants"][base]
+    if "base" in m:                 # a mutant of another style's file (conftest.write_mutants)
+        text = (CASES / slug / m["base"]).read_text()
+    for old, new in m["edits"]:
         text = mutate(text, old, new)
     return text
 

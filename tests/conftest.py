@@ -56,15 +56,18 @@ _BATCHES: dict[str, Batch] = {}
 
 
 def write_mutants(slug: str, folder: Path) -> dict[str, Path]:
-    """The mutants and alternatives of mutants.toml, written as files: case name -> path."""
+    """The mutants and alternatives of mutants.toml, written as files: case name -> path. Each
+    edits the reference, or the file `base` names (relative to the case folder, e.g. a variant
+    in another style)."""
     a = assignment.get(slug)
-    text, written = a.reference_path.read_text(), {}
+    written = {}
     for group in ("mutants", "alternatives"):
         for name, m in cases(slug).get(group, {}).items():
-            t = text
+            base = CASES / slug / m["base"] if "base" in m else a.reference_path
+            t = base.read_text()
             for old, new in m["edits"]:
                 t = mutate(t, old, new)
-            written[name] = folder / f"{name}{a.reference_path.suffix}"
+            written[name] = folder / f"{name}{base.suffix}"
             written[name].write_text(t)
     return written
 

@@ -295,3 +295,62 @@ def test_gigabytes_on_stderr_fill_no_disk_and_300_mb_of_output_are_cut_with_a_no
     assert "[grader: output truncated" in text and "PRINTED" in text and "yyyy" not in text
     assert (out / "attack-flood-the-output" / "executed.ipynb").stat().st_size < 4_000_000
     assert r.auto_points == pytest.approx(a.auto_max), r.review
+
+
+# ---- issue 17: evidence the grader computed itself -----------------------------------------------------
+
+def _evidence(r) -> str:
+    return " ".join(f"{x.reason} {x.evidence}" for x in r.review)
+
+
+def test_the_reference_is_out_of_reach_of_libraries_that_walk_frames(tmp_path_factory):
+    """Encoder/Decoder/ANSWERS looked up through logging's and traceback's frames, torch's
+    resolution callbacks, pydantic's parent namespace, the classes in the process and the heap:
+    nothing of the reference is found, nothing reaches the feedback, the blocked walks are
+    evidence."""
+    a, _, r, _, out = _honest("reference-through-libraries", tmp_path_factory)
+    assert r.auto_points == 0 and r.status == Status.REVIEW
+    assert "frame access" in _evidence(r) and "not a plain value" in _evidence(r), r.review
+    b = graded(ATTACKS["reference-through-libraries"][0], tmp_path_factory)
+    feedback = (out / Path(b.names["attack:reference-through-libraries"]).stem / "feedback.md").read_text()
+    reference = a.reference_path.read_text()
+    for line in ("n_in = 3 * img_size * img_size", "nn.BatchNorm1d(z_dim), nn.ReLU()", "def block(c_in, c_out"):
+        assert line in reference and line not in feedback
+
+
+def test_a_tensor_that_shrinks_the_loss_voids_the_training_items(tmp_path_factory):
+    _, honest, r, _, _ = _honest("torch-function-shrinks-the-loss", tmp_path_factory)
+    assert r.item("3a").points == 0 and r.item("3b").points == 0 and honest.item("3a").points > 0
+    assert r.status == Status.REVIEW and "not a plain value" in _evidence(r), r.review
+
+
+def test_a_faked_shape_earns_no_shape_check(tmp_path_factory):
+    _, _, r, _, _ = _honest("faked-shape", tmp_path_factory)
+    for item, check in (("2a", "output sizes"), ("2b", "layer output sizes")):
+        assert not next(c for c in r.item(item).checks if c.name == check).passed
+    assert "not a plain value" in _evidence(r), r.review
+
+
+def test_rebinding_below_the_functional_api_is_undone_and_voids_the_probe(tmp_path_factory):
+    _, honest, r, _, _ = _honest("rebind-below-the-functional-api", tmp_path_factory)
+    ev = _evidence(r)
+    assert "torch._C._nn.l1_loss" in ev and "replaced functions the grader relies on" in ev, r.review
+    assert r.item("3a").points == 0 and r.item("3b").points == 0
+
+
+def test_parameters_that_take_no_part_do_not_count(tmp_path_factory):
+    _, _, r, _, _ = _honest("unused-parameters", tmp_path_factory)
+    assert not next(c for c in r.item("2a").checks if c.name == "parameter count").passed
+    assert not next(c for c in r.item("2b").checks if c.name == "convolution parameters").passed
+
+
+def test_rebinding_below_the_gradient_tape_is_undone(tmp_path_factory):
+    _, _, r, _, _ = _honest("rebind-below-the-tape", tmp_path_factory)
+    assert not next(c for c in r.item("C7").checks if c.name == "gradient step").passed
+    assert "imperative_grad" in _evidence(r), r.review
+
+
+def test_a_torch_function_mode_left_active_voids_what_it_saw(tmp_path_factory):
+    _, honest, r, _, _ = _honest("torch-function-mode-spy", tmp_path_factory)
+    check = next(c for c in r.item("1").checks if c.name == "calc_likelihood")
+    assert not check.passed and "function mode" in _evidence(r), r.review

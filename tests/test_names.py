@@ -1,7 +1,8 @@
 """Names and layouts students use, through the real pipeline (denoising-autoencoder): a graded
 class under another name (found as the one compatible definition, or through --alias), a
 package whose modules define the graded names, a graded name defined twice, a missing name
-with related code. Each is graded as a fair marker would, and said so in the review column."""
+with related code, a package module that does not import. Each is graded as a fair marker
+would, and said so in the review column."""
 import dataclasses
 
 import pytest
@@ -27,6 +28,11 @@ def graded(tmp_path_factory):
     (pkg / "mypkg" / "__init__.py").write_text("")
     (pkg / "mypkg" / "nets.py").write_text(ref)
     (pkg / "main.py").write_text("# the graded classes live in mypkg/nets.py; nothing here imports them\nx = 1\n")
+    broken = d / "broken-package"               # its module does not import: said so, not a silent "not defined"
+    (broken / "mypkg").mkdir(parents=True)
+    (broken / "mypkg" / "__init__.py").write_text("")
+    (broken / "mypkg" / "nets.py").write_text("from mypkg.settings import Z_DIM\n" + ref)
+    (broken / "main.py").write_text("x = 1\n")
     (d / "redefined.py").write_text(ref + "\n\n# a tutorial's model pasted below\nclass Encoder(nn.Module):\n"
                                     "    def __init__(self, z_dim=64, img_size=64):\n        super().__init__()\n"
                                     "        self.fc = nn.Linear(3 * img_size * img_size, z_dim)\n\n"
@@ -66,6 +72,16 @@ def test_a_package_is_imported_and_searched(graded):
     r = res["package"]
     assert r.status in {Status.GRADED, Status.REVIEW} and r.auto_points == pytest.approx(a.auto_max), explain(r)
     assert "found in the module mypkg.nets" in _reasons(r)
+
+
+def test_a_module_that_does_not_import_is_in_the_review_column(graded):
+    """Issue 18: a module of the submission's package that fails to import (here: it imports a
+    module the package lacks) is named with its error, instead of its definitions being reported
+    only as not defined."""
+    a, res = graded
+    r = res["broken-package"]
+    assert r.item("2a").points == 0
+    assert "the submission's module mypkg.nets did not import (ModuleNotFoundError" in _reasons(r), _reasons(r)
 
 
 def test_a_name_defined_twice_is_warned_about(graded):

@@ -86,8 +86,9 @@ def test_observations_round_trip_and_refuse_oversize(tmp_path):
 
 def test_judges_compare_with_the_reference_and_say_why():
     so = shape.Observe(target="M", inputs=[[1]], layers=["l1"])
-    v = shape.judge(so, shape.Judge(), {"output": [2, 3], "layers": {"l1": [2, 4]}},
-                    {"output": [2, 3], "layers": {"l1": [2, 5]}})
+    z = np.zeros
+    v = shape.judge(so, shape.Judge(), {"output": z((2, 3)), "layers": {"l1": z((2, 4))}},
+                    {"output": z((2, 3)), "layers": {"l1": z((2, 5))}})
     assert v.fraction == 0.5 and "l1: expected (2, 5), got (2, 4)" in v.message
     want = {"h": [{"type": "Linear", "config": {}}, {"type": "ReLU", "config": {}}]}
     got = {"h": [{"type": "Linear", "config": {}}]}

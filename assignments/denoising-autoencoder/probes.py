@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.frameworks.torch import checked     # values out of student code: plain tensors only
+
 
 def load_sprites(folder: Path, img_size: int = 64) -> np.ndarray:
     """A folder of sprite PNGs -> float32 (N, 3, S, S) in [0, 1], alpha composited on white."""
@@ -45,7 +47,7 @@ def train(encoder, decoder, images: np.ndarray, steps: int, batch_size: int, lr:
         x = data[idx]
         x_noisy = noisy(x, noise_std, g)
         x, x_noisy = x.to(device), x_noisy.to(device)
-        out = decoder(encoder(x_noisy))
+        out = checked(decoder(encoder(x_noisy)), "the Decoder's output")
         loss = torch.nn.functional.l1_loss(out, x)
         opt.zero_grad()
         loss.backward()
@@ -75,7 +77,7 @@ def decoder_gradients(ctx, z_dim=128, batch_size=4, layers=("layer1", "layer2", 
     dec = ctx.build("Decoder", {"z_dim": z_dim})
     dec.train()
     z = torch.randn(batch_size, z_dim, generator=torch.Generator().manual_seed(ctx.seed)).to(ctx.fw.device())
-    out = dec(z)
+    out = checked(dec(z), "the Decoder's output")
     out.float().abs().mean().backward()
     cut = []
     for name in layers:

@@ -13,11 +13,16 @@ judges (assignment.toml) own every tolerance and recompute the contract's formul
   parameters' change under SGD), and the `formula` judge evaluates the contract's formula.
 - Inputs are what the course's pipeline passes: framework tensors (`ctx.tensor`) and int32
   labels (`ctx.labels`); the runner retries once with numpy / int64 and notes it.
-- One bug costs once: C2 compares the student's WRN with the reference's WRN built from the
-  student's own ResBlock (whatever the block computes, both models compute it); C7 and C9 use the
+- One bug costs once: C2 compares the student's WRN built from the reference's ResBlock with the
+  reference's run (a block that computes something else is C1's); C7 and C9 use the
   reference's `energy` (a wrong energy is C6's); C9 gives the student's step a recording
   stand-in for `sampling_step` (the grader's, judged on what it handed back) and a controlled
   replay buffer as its argument `sb`, so its checks depend on neither C7's nor C8's correctness.
+- The reference's models are never built here: where a check compares with the reference's
+  outputs, the judge takes them from the reference's own run of the same probe (`ref.<key>` in
+  the toml), under weights that depend only on each tensor's shape (C1) or that the grader pairs
+  with the reference's (`ctx.reference_weights`, C2). Values out of student code go through the
+  adapter (`fw.to_numpy`: exactly a tensor, an array or a number).
 - Each behaviour of the SampleBuffer (C8) is observed by a probe of its own, through
   `sample_from_buffer` calls that any contract-valid storage answers (single draws to see what
   the buffer holds, so a buffer drawing without replacement only loses the with-replacement test).
@@ -28,6 +33,8 @@ import contextlib
 from pathlib import Path
 
 import numpy as np
+
+from grader.frameworks import keras as fw
 
 N_CLASSES = 10
 
@@ -40,10 +47,7 @@ def _keras():
     return tf, keras
 
 
-def to_np(x) -> np.ndarray:
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    return np.asarray(x)
+to_np = fw.to_numpy          # values out of student code: plain tensors, arrays or numbers only
 
 
 def scalar(x) -> float:
@@ -59,28 +63,10 @@ def returned_loss(out, what: str) -> float:
     return scalar(out["loss"])
 
 
-_FILLS: dict = {}
-
-
 def fill_weights(model, seed: int, scale: float = 1.0) -> None:
-    """Deterministic weights, independent of the framework's initialisers: He-scaled normal
-    kernels, small normal biases, in the order the model lists its weights. The arrays are drawn
-    once per (seed, scale, shapes) in a grading session (a WRN's 2.7M values take ~0.1 s)."""
-    shapes = tuple(tuple(int(s) for s in v.shape) for v in model.weights)
-    key = (seed, scale, shapes)
-    if key not in _FILLS:
-        rng = np.random.default_rng(seed)
-        arrays = []
-        for shape in shapes:
-            if len(shape) >= 2:
-                w = rng.normal(0.0, scale * np.sqrt(2.0 / int(np.prod(shape[:-1]))), shape)
-            else:
-                w = rng.normal(0.0, 0.1 * scale, shape)
-            arrays.append(w.astype(np.float32))
-        _FILLS.clear()                      # one model's worth kept
-        _FILLS[key] = arrays
-    for v, w in zip(model.weights, _FILLS[key]):
-        v.assign(w)
+    """Deterministic He-scaled weights (the adapter's, by each variable's path and shape),
+    independent of the framework's initialisers: logits of order 10 on the fixture images."""
+    fw.fill_weights(model, seed, scale, he=True)
 
 
 def fixture_images(ctx, n: int, offset: int = 0):
@@ -126,32 +112,27 @@ def student_wrn(ctx, num_classes: int = N_CLASSES):
     """The student's WRN(10) (the reference's when the probe's fallback stands it in), built,
     with the weights it was built with. Built once per grading session and definition (a WRN
     takes ~0.2 s to build): later probes get the same model back with its initial weights
-    restored (a probe's optimizer step or seeded weights do not carry over)."""
+    restored (a probe's optimizer step or seeded weights do not carry over). A model built
+    from the reference's WRN or ResBlock (a fallback, a stand-in) is not kept: nothing of the
+    reference outlives its probe."""
     float32(ctx)
     try:
         block = ctx.get("ResBlock")
     except Exception:  # noqa: BLE001 - a WRN may be graded without a ResBlock of that name
         block = None
     key = (ctx.get("WRN"), block, num_classes)
+    keep = not {"WRN", "ResBlock"} & {*ctx.stood_in, *ctx.o.stand_in}
     cache = ctx.plan.setdefault("_loaded", {}).setdefault("jem_wrn", [])
-    for k, model, initial in cache:
+    for k, model, initial in cache if keep else []:
         if len(k) == len(key) and all(p is q for p, q in zip(k, key)):
             for v, a in zip(model.weights, initial):
                 v.assign(a)
             return model
     model = ctx.build("WRN", {"num_classes": num_classes})
     model(ctx.tensor(np.zeros((1, 32, 32, 3), np.float32)))
-    cache.append((key, model, [to_np(v).copy() for v in model.weights]))
+    if keep:
+        cache.append((key, model, [to_np(v).copy() for v in model.weights]))
     return model
-
-
-def param_count(model) -> int:
-    seen, total = set(), 0
-    for v in model.trainable_weights:
-        if id(v) not in seen:
-            seen.add(id(v))
-            total += int(np.prod(v.shape))
-    return total
 
 
 class Tape:
@@ -292,7 +273,8 @@ def resblock_layout(ctx, configs, hw: int = 8, batch: int = 2):
 
 def fill_by_shape(model, seed: int) -> None:
     """Deterministic weights that depend only on each tensor's shape (He-scaled kernels, small
-    biases): two tensors of one shape get the same values, so any pairing by shape is exact."""
+    biases): two tensors of one shape get the same values, so the student's block gets exactly
+    the weights the reference's block had in its run, whatever the creation order or names."""
     import zlib
     for v in model.weights:
         shape = tuple(int(d) for d in v.shape)
@@ -301,78 +283,40 @@ def fill_by_shape(model, seed: int) -> None:
         v.assign(rng.normal(0.0, scale, shape).astype(np.float32))
 
 
-def _copy_by_shape(src, dst) -> bool:
-    """Each of `dst`'s weights from `src`'s weight of its shape (False when the two do not have
-    the same shapes, as many times each). Exact whatever the creation order after fill_by_shape."""
-    a, b = {}, {}
-    for v in src.weights:
-        a.setdefault(tuple(int(d) for d in v.shape), []).append(to_np(v))
-    for v in dst.weights:
-        b.setdefault(tuple(int(d) for d in v.shape), []).append(v)
-    if {k: len(v) for k, v in a.items()} != {k: len(v) for k, v in b.items()}:
-        return False
-    for shape, vs in b.items():
-        for v, w in zip(vs, a[shape]):
-            v.assign(w)
-    return True
-
-
 def resblock_outputs(ctx, configs, hw: int = 8, batch: int = 2):
-    """`out_<cfg>`: the student's block's output under the reference block's weights, `ref_<cfg>`:
-    the reference block's, on the same input. The reference's weights depend only on their shape
-    (fill_by_shape), so they are copied by shape whatever order the student created the layers
-    in; a block with other weight shapes (an extra, unused layer) is paired through the traced
-    computation instead (the parameterised ops in the order they run); None when neither pairs."""
+    """`out_<cfg>`: the student's block's output on a fixed input under weights that depend
+    only on each tensor's shape (fill_by_shape): the reference's block had the same weights in
+    the reference's run of this probe, which the judge compares with (`ref.out_<cfg>`). An
+    extra, unused layer gets weights too and changes nothing."""
     float32(ctx)
-    RefBlock = ctx.ref("ResBlock")
     out = {}
     for cin, cout, down in configs:
         x = ctx.tensor(np.random.default_rng(ctx.seed + 1).uniform(-1, 1, (batch, hw, hw, cin)).astype(np.float32))
-        ref = RefBlock(cin, cout, downsampling=down)
-        ref(x)
-        fill_by_shape(ref, ctx.seed + 2)
         block = _build_block(ctx, "ResBlock", cin, cout, down)
         block(x)
-        t = _tag(cin, cout, down)
-        out[f"ref_{t}"] = to_np(ref(x)).astype(np.float32)
-        paired = _copy_by_shape(ref, block)
-        if not paired:
-            try:
-                ctx.fw.transfer_traced(ref, block, [x])
-                paired = True
-            except Exception:  # noqa: BLE001 - the tracer may not follow every student layer
-                paired = False
-        out[f"out_{t}"] = to_np(block(x)).astype(np.float32) if paired else None
+        fill_by_shape(block, ctx.seed + 2)
+        out[f"out_{_tag(cin, cout, down)}"] = to_np(block(x)).astype(np.float32)
     return out
 
 
 def wrn_summary(ctx, num_classes: int = 10, batch: int = 2):
-    """The student's WRN against the reference's WRN built from the student's own ResBlock (so a
-    block that computes something else is charged to C1 only): trainable parameters of both, the
-    student's output shape, and both models' logits under the same seeded weights (transferred
-    by attribute path or creation order, else through the traced computation; None when they
-    cannot be paired)."""
+    """The student's WRN built from the reference's ResBlock (the probe stands it in: a block
+    that computes something else is charged to C1 only), against the reference's run of this
+    probe: the trainable parameters that take part in a forward pass, the output shape, and the
+    logits under the reference's seeded weights (paired by the grader: by attribute path or
+    creation order, else through the traced computation; None when they cannot be paired)."""
+    from grader.probe.context import MissingDefinition
     x = ctx.tensor(np.random.default_rng(ctx.seed).uniform(0, 1, (batch, 32, 32, 3)).astype(np.float32))
     model = student_wrn(ctx, num_classes)
-    # the student's ResBlock (the reference's if the fallback stood it in)
-    with ctx.reference_using(["ResBlock"]):
-        ref = ctx.ref("WRN")(num_classes)
-        ref(x)
-    fill_weights(ref, ctx.seed + 5)
-    logits = None
+    params = ctx.fw.param_count(model, [x], by="gradient")     # those that take part in the computation
+    fill_weights(model, ctx.seed + 5)
     try:
-        ctx.fw.transfer_weights(ref, model)
+        ctx.reference_weights(model, [x], "name-then-trace")
         logits = to_np(model(x)).astype(np.float32)
-    except ValueError:
-        try:
-            ctx.fw.transfer_traced(ref, model, [x])
-            logits = to_np(model(x)).astype(np.float32)
-        except Exception:  # noqa: BLE001 - no pairing: the logits are not measured
-            logits = None
+    except MissingDefinition:
+        logits = None                 # no pairing with the reference's model
     output = logits if logits is not None else to_np(model(x))
-    return {"params": param_count(model), "ref_params": param_count(ref),
-            "output": [int(s) for s in output.shape], "logits": logits,
-            "ref_logits": to_np(ref(x)).astype(np.float32)}
+    return {"params": params, "output": [int(s) for s in output.shape], "logits": logits}
 
 
 # ----------------------------------------------------------------------------- C3, C4

@@ -18,6 +18,13 @@ what the grader measured.
   probe's other measurements stand).
 - The data sets given to evaluate_bce and train are the reference's CalligraphyDataset (the
   grader's input: it must know exactly which images a loss is over; C1/C2 grade the student's).
+- C8-C11 answered in the course notebook's cells (`### [C9: ...]`) instead of functions: the
+  cells stand for the functions (grader/probe/lifted.py: `generate_images`, `evaluate_bce`,
+  `make_optimizer`, `train`, and `load_pretrained` for C8), their model and data-set variables
+  bound to what the helpers pass. A function of the cells is recognised by `ctx.inline`: it
+  generates with the cells' own image count and no seed (the cells have none to honour), and
+  gives every number the cells computed (the judge takes the one nearest the grader's BCE).
+- Losses are the judge's: the helpers ship the model's probabilities and the targets.
 """
 from __future__ import annotations
 
@@ -43,7 +50,10 @@ def _in_data(ctx, path):
 
 
 def _np(x):
-    return np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    """A value out of student code as numpy: exactly a tensor, an array or a number (the
+    adapter refuses anything else: grader.frameworks.NotPlain)."""
+    from grader.frameworks.keras import to_numpy
+    return to_numpy(x)
 
 
 def _scalar(x) -> float:
@@ -70,7 +80,10 @@ def dataset_len(ctx, batch_sizes=(32, 50, 7)):
         ds = ctx.call("CalligraphyDataset", train_dir, batch_size=bs, shuffle=False)
         out[f"len_{bs}"] = int(len(ds))
         out[f"batch_size_{bs}"] = ctx.fw.plain(getattr(ds, "batch_size", None))
-    out["data_dir"] = _in_data(ctx, getattr(ds, "data_dir", None))
+    # the folder, under the contract's name or the course's (`image_dir`)
+    data_dir = next((getattr(ds, a) for a in ("data_dir", *ctx.plan.get("keywords", {}).get("data_dir", []))
+                     if isinstance(getattr(ds, a, None), (str, os.PathLike))), None)
+    out["data_dir"] = _in_data(ctx, data_dir)
     out["bases"] = [f"{c.__module__}.{c.__qualname__}" for c in type(ds).__mro__[1:]]
     return out
 
@@ -119,18 +132,13 @@ def _gated(ctx, block, x, sample) -> dict:
 def gated_parts(ctx, num_filters=4):
     """GatedResnet's output with every weight zero (the residual path alone); with zero kernels
     and a bias (a, b) on nnLayer_2's two halves (the gate alone: x + a * sigmoid(b)); its
-    `nonlinearity` on a sample. The same (`ref_...`) for the reference's GatedResnet built from
-    the student's own DownRightMovedConv2d (the reference's when the fallback stands it in), so
-    that whatever that layer computes is the same in both."""
+    `nonlinearity` on a sample. The probe stands the reference's DownRightMovedConv2d in, so
+    that whatever the student's computes is not charged here; the judge compares with the
+    reference's run of this probe (`ref.<key>`)."""
     x = ctx.tensor(np.random.default_rng(ctx.seed).standard_normal((2, 5, 6, num_filters)).astype(np.float32))
     sample = ctx.tensor(np.random.default_rng(ctx.seed + 1).standard_normal((1, 2, 2, 3)).astype(np.float32))
     ctx.fw.seed(ctx.seed)
-    out = _gated(ctx, ctx.build("GatedResnet", {"num_filters": num_filters}), x, sample)
-    ctx.fw.seed(ctx.seed)
-    with ctx.reference_using(["DownRightMovedConv2d"]):
-        ref = ctx.fw.build(ctx.ref("GatedResnet"), {"num_filters": num_filters})
-    out.update({f"ref_{k}": v for k, v in _gated(ctx, ref, x, sample).items()})
-    return out
+    return _gated(ctx, ctx.build("GatedResnet", {"num_filters": num_filters}), x, sample)
 
 
 # ---- models around a backbone -----------------------------------------------------------------
@@ -155,7 +163,7 @@ def _bce(model, x, y, batch_size=32, eps=1e-7) -> float:
     """The grader's own mean binary cross-entropy over every pixel (clipped as Keras clips)."""
     sums, pixels = [], 0
     for k in range(0, len(x), batch_size):
-        p = np.clip(np.asarray(model(x[k:k + batch_size], training=False), np.float64), eps, 1 - eps)
+        p = np.clip(_np(model(x[k:k + batch_size], training=False)).astype(np.float64), eps, 1 - eps)
         t = np.asarray(y[k:k + batch_size], np.float64)
         sums.append(-(t * np.log(p) + (1 - t) * np.log(1 - p)).sum())
         pixels += t.size
@@ -177,6 +185,17 @@ def test_images(ctx, n=2):
 # ---- C9: generation ---------------------------------------------------------------------------
 
 HALF = SIZE * SIZE // 2
+_K = np.arange(SIZE * SIZE)
+_ROW_START = ((_K % SIZE == 0) & (_K > 0)).astype(np.float32)[None]
+_TOP = (_K < HALF).astype(np.float32)[None]
+
+
+def _generation_probs(x) -> np.ndarray:
+    """The generation model's probabilities, in numpy (see _generation_model)."""
+    flat = np.asarray(x, np.float32).reshape(-1, SIZE * SIZE)
+    prev = np.concatenate([np.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
+    pattern = _ROW_START * prev + (1.0 - _ROW_START) * (1.0 - prev)
+    return (_TOP * pattern + (1.0 - _TOP) * (0.25 + 0.5 * prev)).reshape(-1, SIZE, SIZE, 1)
 
 
 def _generation_model():
@@ -185,56 +204,140 @@ def _generation_model():
     - top half (k < 512): 1 - x_{k-1}, except at the start of a row, where x_{k-1} (the end of
       the row above): 0 or 1, so raster-order generation gives one fixed pattern and any other
       order (columns, rows at once, all at once from a blank image) another;
-    - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule)."""
+    - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule).
+    Its predict (a generation loop may call it for every pixel) computes the same in numpy,
+    without Keras's per-call overhead."""
     import keras
     from keras import ops
-    k = np.arange(SIZE * SIZE)
-    row_start = ((k % SIZE == 0) & (k > 0)).astype(np.float32)[None]
-    top = (k < HALF).astype(np.float32)[None]
 
     def f(x):
         flat = ops.reshape(ops.cast(x, "float32"), (-1, SIZE * SIZE))
         prev = ops.concatenate([ops.zeros_like(flat[:, :1]), flat[:, :-1]], axis=1)
-        pattern = row_start * prev + (1.0 - row_start) * (1.0 - prev)
-        p = top * pattern + (1.0 - top) * (0.25 + 0.5 * prev)
+        pattern = _ROW_START * prev + (1.0 - _ROW_START) * (1.0 - prev)
+        p = _TOP * pattern + (1.0 - _TOP) * (0.25 + 0.5 * prev)
         return ops.reshape(p, (-1, SIZE, SIZE, 1))
 
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
-    return keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
+    model = keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
+    fast = (lambda x, *a, **k: _generation_probs(_np(x)))
+    object.__setattr__(model, "predict", fast)
+    object.__setattr__(model, "predict_on_batch", fast)
+    return model
+
+
+class _FastGeneration:
+    """The generation model for the cells that answer C9: called or asked to predict, it
+    gives the probabilities at once (a generation loop calls it for every pixel)."""
+    def __call__(self, x, *args, **kwargs):
+        import keras
+        return keras.ops.convert_to_tensor(_generation_probs(_np(x)))
+
+    def predict(self, x, *args, **kwargs):
+        return _generation_probs(_np(x))
+
+    predict_on_batch = predict
 
 
 def generation(ctx, n_images=4, seed=7):
-    """generate_images twice with the same seed on the grader's model. Measured: the shape of
-    what came back; the images (reshaped to (n, 32, 32, 1) when they have that many values);
+    """generate_images twice with the same seed on the grader's model (cells that answer C9:
+    once, with their own image count). Measured: the shape of what came back and the count
+    asked for; the images (reshaped to (count, 32, 32, 1) when they have that many values);
     the model's probabilities on those images, computed by the grader (for a raster-order
     generation with a causal model, the probabilities each pixel was drawn with); the second
     call's images."""
-    model = _generation_model()
+    cells = ctx.inline("generate_images")
+    model = _FastGeneration() if cells else _generation_model()
     a = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
-    b = _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
-    out = {"shape": [int(s) for s in a.shape]}
-    want = (n_images, SIZE, SIZE, 1)
+    b = a if cells else _np(ctx.call("generate_images", model, n_images=n_images, seed=seed))
+    count = int(a.shape[0]) if cells and a.ndim else n_images
+    out = {"shape": [int(s) for s in a.shape], "count": count}
+    want = (count, SIZE, SIZE, 1)
     if a.size == np.prod(want) and b.size == np.prod(want):
         a = a.reshape(want).astype(np.float32)
         out["images"] = a
         out["again"] = b.reshape(want).astype(np.float32)
-        out["probs"] = _np(model(ctx.tensor(a), training=False)).astype(np.float32)
+        out["probs"] = _generation_probs(a).astype(np.float32)
     return out
 
 
 # ---- C10: evaluate_bce --------------------------------------------------------------------------
 
+def _probs(model, x, batch_size=32) -> np.ndarray:
+    return np.concatenate([_np(model(x[k:k + batch_size], training=False)).astype(np.float32)
+                           for k in range(0, len(x), batch_size)])
+
+
 def bce(ctx, batch_size=24, scale=0.3):
     """The student's evaluate_bce on a small model of the student's own backbone (seeded
     weights, so that the outputs spread) and the reference's data set of the fixture's test
-    folder, next to the grader's own BCE of that model on those images."""
+    folder (cells that answer C10: every number they computed); beside it the model's
+    probabilities on those images and the targets, from which the judge computes its own BCE."""
     _, test_dir = _dirs(ctx)
     model = small_model(ctx, scale=scale)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     ds = ctx.ref("CalligraphyDataset")(test_dir, batch_size=batch_size)
-    value = _scalar(ctx.call("evaluate_bce", model, ds))
+    got = ctx.call("evaluate_bce", model, ds)
+    cells = ctx.inline("evaluate_bce")
+    values = _np(got).astype(np.float64).reshape(-1) if cells else np.asarray([_scalar(got)])
     x, y = _arrays(ds)
-    return {"bce": value, "grader_bce": _bce(model, x, y)}
+    return {"bce": values, "probs": _probs(model, x), "targets": y}
+
+
+# ---- C8: the pretrained weights ---------------------------------------------------------------------
+
+WEIGHTS = "pixel_cnn_pretrained.weights.h5"
+
+
+def _array_data(x, y, batch_size):
+    """A keras data set over arrays (the class is made here: keras is the kernel's)."""
+    import keras
+
+    class ArrayData(keras.utils.PyDataset):
+        def __len__(self):
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i):
+            return x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size]
+    return ArrayData()
+
+
+def pretrained(ctx, n=2):
+    """The model's probabilities on the first n test images before and after the pretrained
+    weights are loaded, and the targets (the judge computes the BCE). With build_model: its
+    model (the reference's parts stand in), the weights loaded by the grader. With cells that
+    answer C8: the handout's model of the grader's (Table 1's sizes, the same parts), bound to
+    the cells' model variable, the cells' data set the n images; what the cells leave loaded
+    (their path maps to the shipped file)."""
+    x, y = test_images(ctx, n)
+    ctx.fw.seed(ctx.seed)
+    try:
+        model = ctx.build("build_model")
+    except Exception as missing:  # noqa: BLE001 - no build_model: the cells that answer C8, if any
+        cells = ctx.inline("load_pretrained")
+        if cells is None:
+            raise missing from None
+        from grader.probe import lifted
+        bound = "model" in lifted.roles(cells, ctx.ns).values()
+        if bound:
+            model = small_model(ctx, n_filters=64, n_resnet=6, n_block=6, n_output=10)
+            model.compile(loss="binary_crossentropy")
+            # a plain evaluate (the cells call it twice; Keras's would trace the whole model first)
+            object.__setattr__(model, "evaluate", lambda data, *a, **k: _eager_bce(model, data))
+        else:       # the cells build their own: "before" is a fresh model of the same family
+            model = small_model(ctx)
+        before = _probs(model, x)
+        left = ctx.call("load_pretrained", model, _array_data(x, y, n))
+        # the grader's model, given to the cells, is measured whatever else they leave
+        theirs = model if bound or left is None or not hasattr(left, "predict") else left
+        return {"before": before, "after": _probs(theirs, x), "targets": y}
+    before = _probs(model, x)
+    ctx.fw.load_weights(model, ctx.data_dir / WEIGHTS)
+    return {"before": before, "after": _probs(model, x), "targets": y}
+
+
+def _eager_bce(model, data) -> float:
+    xs, ys = _arrays(data)
+    return _bce(model, xs, ys)
 
 
 # ---- C11: the rundown ---------------------------------------------------------------------------

@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from grader.frameworks.torch import checked     # values out of student code: plain tensors only
+
 SPLIT_SEED = 42
 N_TRAIN, N_VAL = 4000, 500
 MID = (14, 14)
@@ -129,7 +131,7 @@ def _calibration(model, x, r0, r1):
     if x.dim() != 4 or x.min() < 0 or x.max() > 255:
         return float("nan")
     with torch.no_grad():
-        logp = F.log_softmax(model(x).float(), dim=1)                 # (B,256,1,H,W) nats
+        logp = F.log_softmax(checked(model(x)).float(), dim=1)        # (B,256,1,H,W) nats
     term = logp.gather(1, x.unsqueeze(1)).squeeze(1) - (logp.exp() * logp).sum(dim=1)
     return float(term[:, :, r0:r1].mean() / math.log(2))
 
@@ -179,10 +181,11 @@ def likelihood(ctx, c_hidden=16, n_layers=3, scale=2.0, n=8):
     theirs, mine = [], []
     for x in (val[:n].to(dev), noise.to(dev)):
         with torch.no_grad():
-            logits = model(x).float()
+            logits = checked(model(x), "the model's output").float()
             mine.append(float(F.cross_entropy(logits.reshape(len(x), 256, -1), x.reshape(len(x), -1))
                               / math.log(2)))
-            theirs.append(float(torch.as_tensor(model.calc_likelihood(x)).float().mean()))
+            theirs.append(float(torch.as_tensor(checked(model.calc_likelihood(x), "what calc_likelihood returned"))
+                                .float().mean()))
     return {"calc_likelihood": theirs, "bpd": mine}
 
 
@@ -286,7 +289,7 @@ def train_pixelcnn(ctx, steps=30, batch_size=16, c_hidden=32, n_layers=4, lr=3e-
     def evaluate():
         model.eval()
         with torch.no_grad():
-            logits = model(xv).float()
+            logits = checked(model(xv), "the model's output").float()
             return float(F.cross_entropy(logits.reshape(len(xv), 256, -1), xv.reshape(len(xv), -1)) / math.log(2))
 
     curve = [evaluate()]
@@ -295,8 +298,9 @@ def train_pixelcnn(ctx, steps=30, batch_size=16, c_hidden=32, n_layers=4, lr=3e-
         idx = torch.randint(0, len(train), (batch_size,), generator=g)
         batch = (train[idx].to(dev), torch.zeros(batch_size, dtype=torch.long, device=dev))
         loss = model.training_step(batch, step)
-        if isinstance(loss, dict):
+        if type(loss) is dict:
             loss = loss["loss"]
+        loss = checked(loss, "what training_step returned")
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

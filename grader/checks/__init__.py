@@ -38,9 +38,8 @@ def get(kind: str):
 
 def default_visibility(module, observe) -> str:
     """public unless the stored observation would give an answer away (the kind says so) or
-    the probe needs reference code in the kernel (stand-ins, fallbacks, reference files)."""
-    if observe.stand_in or observe.fallback or observe.files or observe.reference or \
-            getattr(module, "USES_REFERENCE", False):
+    the probe needs reference pieces in the kernel (stand-ins, fallbacks, reference files)."""
+    if observe.stand_in or observe.fallback or observe.files or observe.reference:
         return "hidden"
     return getattr(module, "VISIBILITY", "public")
 

@@ -22,12 +22,15 @@ class Judge(JudgeBase):
 
 
 def observe(ctx, o: Observe):
+    from ..frameworks import NotPlain
     answers = ctx.get("ANSWERS")
-    if not isinstance(answers, dict):
+    if type(answers) is not dict:
+        if isinstance(answers, dict):
+            raise NotPlain(f"ANSWERS is a {type(answers).__name__}, not a plain dict")
         raise TypeError("ANSWERS is not a dict")
     if o.key not in answers:
         raise KeyError(f"ANSWERS has no entry {o.key!r}")
-    return ctx.fw.plain(answers[o.key])
+    return ctx.fw.plain(dict.__getitem__(answers, o.key))
 
 
 def judge(o: Observe, j: Judge, got, want) -> Verdict:

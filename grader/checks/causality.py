@@ -19,10 +19,8 @@ judge (params `mode`):
 - `same`: the dependence pattern equals the reference's (building blocks, e.g. one masked
   convolution on a float input).
 
-`own` (with the target in `reference`): the expected pattern is not the reference run's but that
-of the reference's model built from the student's own definitions of these parts (parts graded
-by other items), measured in the same kernel; a part that leaks then leaks in both models and
-costs points only in its own item.
+Parts graded by other items are stood in (`stand_in`): the student's model built from the
+reference's parts is compared with the reference's own run.
 
 Both adapters implement the two measurements, so the kind serves PyTorch and Keras alike.
 """
@@ -50,19 +48,11 @@ class Observe(ObserveBase):
     target: str
     init: dict[str, Any] = {}
     cases: list[Case]
-    own: list[str] = []                   # parts the expected pattern's model is built from the student's definitions of
 
 
 class Judge(JudgeBase):
     mode: Literal["strict", "no-blind-spot", "must-leak", "same"] = "strict"
     window: int = 3
-
-
-def validate(o: Observe, j: Judge) -> None:
-    """At load time: a probe with `own` builds the reference's target in the kernel."""
-    if o.own and o.target not in o.reference:
-        raise ValueError(f"`own` compares with the reference's {o.target} built in the kernel: "
-                         f"add reference = [\"{o.target}\"]")
 
 
 def _positions(spec, H, W, rng):
@@ -103,7 +93,7 @@ def _measure(fw, model, x, positions, pixels, H, W) -> dict:
 
 def observe(ctx, o: Observe):
     fw = ctx.fw
-    cases, own = [], []
+    cases = []
     for n, case in enumerate(o.cases):
         fw.seed(ctx.seed + n)
         model = ctx.build(o.target, o.init)
@@ -117,12 +107,7 @@ def observe(ctx, o: Observe):
         positions = _positions(case.positions, H, W, rng)
         pixels = _pixels(case.perturb, positions, H, W)
         cases.append(_measure(fw, model, x, positions, pixels, H, W))
-        if o.own:
-            fw.seed(ctx.seed + n)
-            with ctx.reference_using(o.own):
-                ref = fw.build(ctx.ref(o.target), o.init)
-            own.append(_measure(fw, ref, x, positions, pixels, H, W))
-    return {"cases": cases, "reference": own} if o.own else {"cases": cases}
+    return {"cases": cases}
 
 
 def _case(c):
@@ -156,12 +141,6 @@ def _fmt(q):
 def judge(o: Observe, j: Judge, got, want) -> Verdict:
     mode = j.mode
     gcases, wcases = got.get("cases") if isinstance(got, dict) else None, want["cases"]
-    if o.own:
-        # the reference's model built from the student's parts, measured in the same kernel
-        own = got.get("reference") if isinstance(got, dict) else None
-        if not isinstance(own, list) or len(own) != len(wcases):
-            raise Malformed("no measurements of the reference's model built from your parts")
-        wcases = own
     if not isinstance(gcases, list) or len(gcases) != len(wcases):
         raise Malformed("no dependence measurements")
     problems, notes = [], []

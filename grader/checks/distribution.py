@@ -46,7 +46,7 @@ from ..config import JudgeBase, ObserveBase
 from . import Malformed, Verdict, fmt_shape
 
 KIND = "distribution"
-USES_REFERENCE = True   # the function receives the reference's trained model
+VISIBILITY = "hidden"   # the reference's distributions are the answers
 
 
 class Observe(ObserveBase):
@@ -93,7 +93,7 @@ def observe(ctx, o: Observe):
     for k, args in enumerate(inputs):
         ctx.fw.seed(ctx.seed if o.same_seed else ctx.seed + k)
         m, rest = (model, tuple(args)) if o.model else (args[0], tuple(args[1:]))
-        out = fn(m, *rest, **kwargs)
+        out = ctx.fw.checked(fn(m, *rest, **kwargs), f"what {o.target} returned")
         entry = {"value": np.asarray(ctx.fw.to_numpy(out), dtype=np.float64)}
         if o.score:
             entry["score"] = float(ctx.helper(o.score)(ctx, m, out, *rest))

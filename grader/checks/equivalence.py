@@ -1,23 +1,23 @@
-"""`equivalence`: outputs under identical weights. The reference's model is built (seeded,
-normalisation layers given non-trivial statistics), its weights are transferred into the
-student's model and both are run on the same fixed inputs in inference mode. Behaviour the
-shapes cannot see (a skip connection from the wrong layer, a missing activation, a different
-wiring) shows up as different outputs.
+"""`equivalence`: outputs under identical weights. The student's model is built (seeded) and
+given the weights the reference's model had in the reference's own run of this probe
+(`ctx.reference_weights`): the kernel sends its trace and weight names, the grader pairs
+them with the reference's (recorded with the expectations) and sends the arrays back under
+the student's names. Both run on the same fixed inputs in inference mode; the judge compares
+the student's outputs with the reference's run. Behaviour the shapes cannot see (a skip
+connection from the wrong layer, a missing activation, a different wiring) shows up as
+different outputs. The reference's model is never built in the student's kernel.
 
-The weights are transferred op by op (`transfer = "trace"`, the adapter's `transfer_traced`):
-both models are traced on the inputs and their parameterised ops paired in the order they
-ran, by kind and weight shapes, so names, `Sequential` grouping, module reuse and creation
-order do not matter. `transfer = "name"` is the adapter's `transfer_weights` (by name, else by
-creation order). `permutations` name the reference's weights whose input is a concatenation of
-free operand order; every order is tried.
+The weights are paired op by op (`transfer = "trace"`, grader.graph.pair_weights): both
+models' parameterised ops in the order they ran, by kind and weight shapes, so names,
+`Sequential` grouping, module reuse and creation order do not matter. `transfer = "name"`
+pairs by name, else creation order. In the reference's run normalisation layers get seeded,
+non-trivial statistics first (`randomize_state`), so that outputs depend on every tensor.
+`permutations` name the reference's weights whose input is a concatenation of free operand
+order; every order is tried.
 
-`own` names parts graded by other items: the reference's model is then built from the
-student's own definitions of them (`ctx.reference_using`; the reference's where a fallback
-stood in) and its outputs are measured in the kernel beside the student's; the judge compares
-with those, so that a part that runs but computes something else is the same in both models
-and costs points only in its own item.
-
-Hidden: the reference's model is built in the kernel."""
+Parts graded by other items are stood in (`stand_in`): the student's model built from the
+reference's parts is compared with the reference's model, so a part that computes something
+else costs points only in its own item."""
 from __future__ import annotations
 
 import itertools
@@ -29,7 +29,7 @@ from ..config import JudgeBase, ObserveBase, Strict
 from . import Malformed, Verdict, example_inputs, fmt_shape
 
 KIND = "equivalence"
-USES_REFERENCE = True
+VISIBILITY = "hidden"
 
 
 class Permutation(Strict):
@@ -43,7 +43,6 @@ class Observe(ObserveBase):
     inputs: list[Any]
     permutations: list[Permutation] = []   # concatenations whose operand order is free: every order is tried
     transfer: Literal["trace", "name"] = "trace"   # weights paired op by op (traced), or by name
-    own: list[str] = []          # parts the reference's model is built from the student's definitions of
 
 
 class Judge(JudgeBase):
@@ -53,19 +52,17 @@ class Judge(JudgeBase):
 
 def observe(ctx, o: Observe):
     ctx.fw.seed(ctx.seed)
-    with ctx.reference_using(o.own):
-        ref = ctx.fw.build(ctx.ref(o.target), o.init)
-    ctx.fw.randomize_state(ref, ctx.seed)
-    ctx.fw.seed(ctx.seed)
     model = ctx.build(o.target, o.init)
     inputs = example_inputs(ctx, o.inputs)
-    ctx.fw.prepare(ref, inputs)
     ctx.fw.prepare(model, inputs)
+    ctx.fw.randomize_state(model, ctx.seed)
+    ctx.fw.prepare(model, inputs)
+    mapping = ctx.reference_weights(model, inputs, o.transfer)
+    given = ctx.fw.weight_arrays(model)
     choices = [list(itertools.permutations(range(len(q.splits)))) for q in o.permutations]
     outputs, variants = [], []
     for variant in itertools.product(*choices):
-        mapping = ctx.fw.transfer_traced(ref, model, inputs) if o.transfer == "trace" else \
-            ctx.fw.transfer_weights(ref, model)
+        ctx.fw.set_weights(model, given)
         for q, order in zip(o.permutations, variant):
             if q.weight not in mapping:
                 raise KeyError(f"the reference has no weight {q.weight!r}")
@@ -73,19 +70,11 @@ def observe(ctx, o: Observe):
         out, _ = ctx.fw.forward_with_hooks(model, inputs)
         outputs.append(ctx.fw.to_numpy(out).astype(np.float32))
         variants.append([list(v) for v in variant])
-    if o.own:
-        out, _ = ctx.fw.forward_with_hooks(ref, inputs)
-        return {"outputs": outputs, "variants": variants, "reference": ctx.fw.to_numpy(out).astype(np.float32)}
     return {"outputs": outputs, "variants": variants}
 
 
 def judge(o: Observe, j: Judge, got, want) -> Verdict:
     ref = np.asarray(want["outputs"][0])
-    if o.own:
-        # the reference's model built from the student's parts, measured in the same kernel
-        ref = got.get("reference") if isinstance(got, dict) else None
-        if not isinstance(ref, np.ndarray) or ref.dtype.kind != "f" or not np.isfinite(ref).all():
-            raise Malformed("no output of the reference's model built from your parts")
     outs = got.get("outputs") if isinstance(got, dict) else None
     if not isinstance(outs, list) or not outs:
         raise Malformed("no output")

@@ -7,7 +7,10 @@ next to what the student's code returned, what the grader measured around it wit
 code: the inputs the model actually received, the logits and gradients the grader computed
 itself at the weights before the call, the parameters' change, the random draws. The judge
 then evaluates the contract's formula on those measurements. The reference's observation is
-not used (the reference still runs the probe: a probe that fails on it is an authoring error).
+used only where an expression names it: `ref.<key>` is the reference's value of `<key>` in its own
+run of the same probe (the expectations: computed in a kernel of the reference's own, never in
+the student's), e.g. the reference's outputs under the same seeded weights and inputs. A probe
+that fails on the reference is an authoring error.
 
 observe: an assignment helper (`fn` in probes.py, called as fn(ctx, **args)) -> a dict of
 numbers, lists and arrays: measurements, never a verdict.
@@ -26,7 +29,7 @@ an equal share of the check:
 `where` (an expression) restricts both to the elements where it holds.
 
 Expressions: numbers, observation keys, `args.<name>` (the probe's own arguments from the toml,
-so each value is written once), names from `define`, + - * / ** % and unary -, comparisons,
+so each value is written once), `ref.<key>` (the reference's run), names from `define`, + - * / ** % and unary -, comparisons,
 & | ~ on masks, [a, b, ...] (the values flattened and joined), and the functions in FUNCTIONS. At most 400 characters and 96 nodes each;
 evaluated with numpy in the grader's process on the (size-capped) observation.
 """
@@ -112,6 +115,28 @@ def _argmax(a, axis=-1):
     return np.argmax(np.asarray(a, np.float64), axis=axis).astype(np.float64)
 
 
+def _bce(p, y, eps=1e-7):
+    """Mean binary cross-entropy of probabilities p against targets y, p clipped to
+    [eps, 1 - eps] as Keras clips."""
+    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
+    if p.size != y.size or not p.size:
+        raise ValueError(f"binary_cross_entropy needs as many probabilities as targets ({p.size}, {y.size})")
+    p = np.clip(p.reshape(-1), eps, 1 - eps)
+    y = y.reshape(-1)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _nearest(a, target):
+    """The element of a closest to target (one number): of several numbers a piece of code
+    computed, the one meant as its answer."""
+    a = _last(a).reshape(-1)
+    a = a[np.isfinite(a)]
+    t = np.asarray(target, np.float64).reshape(-1)
+    if not a.size or t.size != 1:
+        raise ValueError("nearest(values, target) needs values and one target")
+    return float(a[np.argmin(np.abs(a - t[0]))])
+
+
 FUNCTIONS = {
     "mean": lambda a, axis=None: np.mean(_last(a), axis=axis),
     "sum": lambda a, axis=None: np.sum(_last(a), axis=axis),
@@ -127,6 +152,7 @@ FUNCTIONS = {
     "all": lambda a: float(np.all(np.asarray(a, bool))),
     "any": lambda a: float(np.any(np.asarray(a, bool))),
     "unique": lambda a: np.unique(np.asarray(a, np.float64)),
+    "binary_cross_entropy": _bce, "nearest": _nearest,
 }
 _BIN = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide, ast.Pow: np.power,
         ast.Mod: np.mod, ast.BitAnd: np.logical_and, ast.BitOr: np.logical_or}
@@ -156,8 +182,8 @@ def parse(expr: str) -> ast.Expression:
             if any(k.arg != "axis" for k in n.keywords):
                 raise ValueError(f"only `axis=` may be given by keyword: {expr!r}")
         elif isinstance(n, ast.Attribute):
-            if not (isinstance(n.value, ast.Name) and n.value.id == "args"):
-                raise ValueError(f"only args.<name> may use a dot: {expr!r}")
+            if not (isinstance(n.value, ast.Name) and n.value.id in ("args", "ref")):
+                raise ValueError(f"only args.<name> and ref.<key> may use a dot: {expr!r}")
         elif isinstance(n, ast.Constant):
             if isinstance(n.value, bool) or not isinstance(n.value, (int, float)):
                 raise ValueError(f"only numbers may be written in an expression: {expr!r}")
@@ -170,9 +196,9 @@ def parse(expr: str) -> ast.Expression:
 def names(expr: str) -> tuple[set[str], set[str]]:
     """(observation or defined names, args names) the expression reads."""
     tree = parse(expr)
-    args = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    args = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.value.id == "args"}
     funcs = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)}
-    plain = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"args"} - funcs
+    plain = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - {"args", "ref"} - funcs
     return plain, args
 
 
@@ -195,8 +221,9 @@ def _numeric(name: str, v) -> np.ndarray | float:
     return a.astype(np.float64)
 
 
-def evaluate(expr: str, env: dict, args: dict):
-    """The expression's value (a float or a float64 array) on the observation `env`."""
+def evaluate(expr: str, env: dict, args: dict, ref: dict | None = None):
+    """The expression's value (a float or a float64 array) on the observation `env`; `ref`:
+    the reference's observation of the same probe (for `ref.<key>`)."""
     tree = parse(expr)
 
     def ev(n):
@@ -205,6 +232,10 @@ def evaluate(expr: str, env: dict, args: dict):
         if isinstance(n, ast.Constant):
             return float(n.value)
         if isinstance(n, ast.Attribute):
+            if n.value.id == "ref":
+                if not isinstance(ref, dict) or n.attr not in ref:
+                    raise ExpressionError(f"the reference's run has no `{n.attr}`")
+                return _numeric(f"ref.{n.attr}", ref[n.attr])
             if n.attr not in args:
                 raise ExpressionError(f"the probe has no argument `{n.attr}`")
             return _numeric(f"args.{n.attr}", args[n.attr])
@@ -280,24 +311,24 @@ def _short(a) -> str:
     return f"an array of {a.size} values"
 
 
-def _param(spec, env, args) -> float:
-    v = evaluate(spec, env, args) if isinstance(spec, str) else spec
+def _param(spec, env, args, ref=None) -> float:
+    v = evaluate(spec, env, args, ref) if isinstance(spec, str) else spec
     a = np.asarray(v, np.float64)
     if a.size != 1 or not np.isfinite(a).all():
         raise ExpressionError(f"a test parameter is not one finite number ({spec!r})")
     return float(a.reshape(-1)[0])
 
 
-def _close(t: Term, j: Judge, env, args) -> tuple[bool, str]:
-    v = np.asarray(evaluate(t.value, env, args), np.float64)
-    e = np.asarray(evaluate(t.expect, env, args), np.float64)
+def _close(t: Term, j: Judge, env, args, ref=None) -> tuple[bool, str]:
+    v = np.asarray(evaluate(t.value, env, args, ref), np.float64)
+    e = np.asarray(evaluate(t.expect, env, args, ref), np.float64)
     if e.size == 1:
         e = np.full(v.shape, float(e.reshape(-1)[0])) if v.size else e
     elif v.size != e.size:
         return False, f"{v.size} values, expected {e.size}"
     v, e = v.reshape(-1), e.reshape(-1)
     if t.where is not None:
-        mask = np.broadcast_to(np.asarray(evaluate(t.where, env, args), bool).reshape(-1), e.shape)
+        mask = np.broadcast_to(np.asarray(evaluate(t.where, env, args, ref), bool).reshape(-1), e.shape)
         v, e = v[mask], e[mask]
     if v.size == 0:
         return False, "nothing to compare"
@@ -315,16 +346,16 @@ def _close(t: Term, j: Judge, env, args) -> tuple[bool, str]:
     return False, f"{bad} of {e.size} values differ (largest difference {float(diff.max()):.3g})"
 
 
-def _test(t: Term, j: Judge, env, args) -> list[tuple[str, float, str]]:
+def _test(t: Term, j: Judge, env, args, ref=None) -> list[tuple[str, float, str]]:
     from . import statistic
-    draws = np.asarray(evaluate(t.value, env, args), np.float64).reshape(-1)
+    draws = np.asarray(evaluate(t.value, env, args, ref), np.float64).reshape(-1)
     if t.where is not None:
-        draws = draws[np.broadcast_to(np.asarray(evaluate(t.where, env, args), bool).reshape(-1), draws.shape)]
+        draws = draws[np.broadcast_to(np.asarray(evaluate(t.where, env, args, ref), bool).reshape(-1), draws.shape)]
     spec = {"test": t.test, "key": "draws", "name": t.name}
     if t.test == "normal":
-        spec.update(mean=_param(t.mean, env, args), sd=_param(t.sd, env, args))
+        spec.update(mean=_param(t.mean, env, args, ref), sd=_param(t.sd, env, args, ref))
     elif t.test in {"binomial", "dispersion"}:
-        spec.update(n=round(_param(t.n, env, args)), p=_param(t.p, env, args))
+        spec.update(n=round(_param(t.n, env, args, ref)), p=_param(t.p, env, args, ref))
     if t.test != "normal" and (not np.isfinite(draws).all() or np.any(draws != np.round(draws))):
         raise ExpressionError("the counts are not whole numbers")
     values = draws if t.test == "normal" else [round(x) for x in draws.tolist()]
@@ -335,9 +366,10 @@ def judge(o: Observe, j: Judge, got, want) -> Verdict:
     if not isinstance(got, dict):
         raise Malformed("no measurements")
     env = dict(got)
+    ref = want if isinstance(want, dict) else None
     for name, expr in j.define.items():
         try:
-            env[name] = evaluate(expr, env, o.args)
+            env[name] = evaluate(expr, env, o.args, ref)
         except ExpressionError:
             env[name] = None               # a term that reads it fails with "`name` was not measured"
     failed = []
@@ -345,11 +377,11 @@ def judge(o: Observe, j: Judge, got, want) -> Verdict:
         label = t.name or t.value
         try:
             if t.test == "close":
-                ok, why = _close(t, j, env, o.args)
+                ok, why = _close(t, j, env, o.args, ref)
                 if not ok:
                     failed.append(t.explain or f"{label}: {why}")
                 continue
-            results = _test(t, j, env, o.args)
+            results = _test(t, j, env, o.args, ref)
         except ExpressionError as e:
             failed.append(t.explain or f"{label}: {e}")
             continue

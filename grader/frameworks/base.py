@@ -45,11 +45,23 @@ class Framework(Protocol):
         """A sub-module by dotted attribute path (integers index lists)."""
 
     # ---- looking at values ---------------------------------------------------------------------
+    def checked(self, x, what: str = "the value"):
+        """`x` itself when it is exactly the framework's tensor (or variable), a numpy array or
+        a number, or a list/tuple of those, with nothing intercepting the framework's arithmetic
+        (a torch function or dispatch mode); else grader.frameworks.NotPlain. Every value that
+        comes out of student code passes here (or through to_numpy) before it is measured."""
+
+    def looks_plain(self, x) -> bool:
+        """Whether `x` claims to be a measurement: an instance (subclasses included) of the
+        framework's tensor, numpy's array or scalars or a number, or a list/tuple holding one.
+        A helper that takes the values it can measure out of many (what inline cells leave)
+        leaves out the others, and treats a refusal of one that looks plain as NotPlain."""
+
     def shape_of(self, x) -> list | None:
-        """A tensor's (or a nested tuple's) shape as lists of ints; None for anything else."""
+        """A plain tensor's (or a nested tuple's) shape as lists of ints; None for None."""
 
     def to_numpy(self, x) -> np.ndarray:
-        """A tensor (on any device) or array-like as a numpy array."""
+        """A plain tensor (on any device) or array-like as a numpy array (checked)."""
 
     def as_tensor(self, x):
         """An array-like as the framework's tensor on the grading device."""
@@ -58,8 +70,13 @@ class Framework(Protocol):
         """Answers and configs as JSON-able Python: tensors, sizes and tuples become lists."""
 
     # ---- parameters and structure ------------------------------------------------------------
-    def param_count(self, model, trainable: bool = True, types=None) -> int:
-        """Parameters of the model, or of its layers of the named types only."""
+    def param_count(self, model, inputs: list, types=None, scope=None, trainable: bool = True,
+                    by: str = "trace") -> int:
+        """The parameters that take part in one traced forward pass on `inputs` (each once):
+        all, those of the ops of kinds `types` (grader.graph names), or those used inside
+        `scope` (an attribute path); trainable only unless `trainable` is False. `by =
+        "gradient"`: the trainable ones the outputs' gradient reaches (one forward and backward
+        pass, cheaper than a trace)."""
 
     def layers(self, module) -> list[dict]:
         """Leaf layers in creation order: {"type", "config"} with their hyper-parameters."""
@@ -77,8 +94,9 @@ class Framework(Protocol):
     def set_weights(self, model, values: dict) -> None:
         """Assign weights by the names weight_arrays gives; an unknown name is an error."""
 
-    def fill_weights(self, model, seed_: int = 0, scale: float = 0.1) -> None:
-        """Deterministic weights depending only on each weight's name and shape."""
+    def fill_weights(self, model, seed_: int = 0, scale: float = 0.1, he: bool = False) -> None:
+        """Deterministic weights depending only on each weight's name and shape: N(0, scale^2),
+        or He-scaled kernels and small biases (`he`)."""
 
     def randomize_state(self, model, seed_: int = 0) -> None:
         """Seeded non-trivial normalisation statistics and affine parameters."""

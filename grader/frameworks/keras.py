@@ -134,20 +134,40 @@ def forward_with_hooks(model, inputs, names=()):
                 del layer.call  # back to the class's method
             except AttributeError:
                 layer.call = original
-    return out, seen
+    return checked(out, "the model's output"), seen
 
 
 def shape_of(x):
+    """The shape of a plain tensor, variable or array (nested in tuples); None for None."""
     if x is None:
         return None
-    if isinstance(x, (tf.Tensor, tf.Variable, np.ndarray)) or hasattr(x, "shape") and not isinstance(x, (list, tuple, dict)):
-        try:
-            return [int(d) if d is not None else None for d in x.shape]
-        except TypeError:
-            return None
+    checked(x)
     if isinstance(x, (tuple, list)):
         return [shape_of(v) for v in x]
-    return None
+    return [int(d) if d is not None else None for d in x.shape]
+
+
+def _plain_types() -> tuple:
+    from tensorflow.python.framework import ops as tf_ops
+    from tensorflow.python.ops import resource_variable_ops
+    return (tf_ops.EagerTensor, tf_ops.SymbolicTensor, resource_variable_ops.ResourceVariable, type(keras.Variable(0.0)))
+
+
+PLAIN: tuple = ()
+
+
+def checked(x, what: str = "the value"):
+    """`x` itself when it is exactly a TensorFlow tensor or variable, a Keras variable, a numpy
+    array or a number (or a list or tuple of them); else NotPlain."""
+    global PLAIN
+    if not PLAIN:
+        PLAIN = _plain_types()
+    common.check_plain(x, PLAIN, what)
+    return x
+
+
+def looks_plain(x) -> bool:
+    return common.looks_plain(x, (tf.Tensor, tf.Variable, keras.Variable))
 
 
 # ---- parameters and structure -------------------------------------------------------------------
@@ -159,24 +179,20 @@ def _all_layers(module) -> list:
     return [module]
 
 
-def param_count(model, trainable: bool = True, types=None) -> int:
-    """Parameters of the model, or only those of its layers of the named types. An unbuilt
-    layer has no weights yet: an error, not a zero."""
-    if isinstance(model, keras.layers.Layer) and not model.built and not model.weights:
-        raise ValueError(f"{type(model).__name__} is not built yet (call it on an input first)")
-    if isinstance(model, (list, tuple)):
-        return sum(param_count(m, trainable, types) for m in model)
-    if types:
-        ws = [w for l in _all_layers(model) if type(l).__name__ in types for w in l._trainable_variables
-              + ([] if trainable else l._non_trainable_variables)]
-    else:
-        ws = model.trainable_weights if trainable else model.weights
-    seen, total = set(), 0
-    for w in ws:
-        if id(w) not in seen:
-            seen.add(id(w))
-            total += int(np.prod(w.shape))
-    return total
+def param_count(model, inputs, types=None, scope=None, trainable: bool = True, by: str = "trace") -> int:
+    """The parameters that take part in one traced forward pass on `inputs` (each once): all,
+    those of the ops of kinds `types` (grader.graph names), or those used inside `scope`.
+    `by="gradient"`: the trainable ones the outputs' gradient reaches in one forward and
+    backward pass (cheaper than a trace; no types or scope)."""
+    if by == "gradient":
+        with tf.device(device()), tf.GradientTape() as tape:
+            out = checked(_call(model, list(inputs), training=False), "the model's output")
+            total = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in tf.nest.flatten(out)])
+        variables = list({id(v): v for v in model.trainable_variables}.values())
+        grads = tape.gradient(total, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        return int(sum(np.prod(v.shape) for v, g in zip(variables, grads) if g is not None))
+    from .. import graph
+    return graph.param_count(trace(model, inputs), scope, types, trainable)
 
 
 _CONFIG_FIELDS = ("filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "units",
@@ -232,7 +248,7 @@ def layers(module) -> list[dict]:
 
 def _own(value):
     if isinstance(value, (tf.Tensor, tf.Variable)) or type(value).__name__ == "Variable":
-        return np.asarray(value).tolist()
+        return to_numpy(value).tolist()
     if isinstance(value, tf.TensorShape):
         return list(value.as_list())
     return None
@@ -250,9 +266,17 @@ def as_tensor(x):
 
 
 def to_numpy(x) -> np.ndarray:
-    if hasattr(x, "numpy"):
+    """A plain value (checked) as numpy."""
+    checked(x)
+    if isinstance(x, (list, tuple)):
+        return np.asarray([to_numpy(v) for v in x])
+    if not numpy_like(x):
         return np.asarray(x.numpy())
     return np.asarray(x)
+
+
+def numpy_like(x) -> bool:
+    return common.numpy_plain(x)
 
 
 # ---- gradients -----------------------------------------------------------------------------------
@@ -265,7 +289,7 @@ def output_gradients(model, x, positions):
         xt = tf.Variable(tf.convert_to_tensor(x, dtype=tf.float32))
         grads = []
         with tf.GradientTape(persistent=True) as tape:
-            out = _call(model, [xt])
+            out = checked(_call(model, [xt]), "the model's output")
             picks = [tf.reduce_sum(out[0, i, j]) for i, j in positions]
         for s in picks:
             g = tape.gradient(s, xt)
@@ -276,6 +300,7 @@ def output_gradients(model, x, positions):
 
 def _spatial_out(out):
     """A model's output as one tensor (B, H, W, ...)."""
+    checked(out, "the model's output")
     if isinstance(out, (tuple, list)):
         out = out[0]
     if not hasattr(out, "shape") or len(out.shape) < 3:
@@ -439,25 +464,17 @@ def _randomize_now(model, seed_):
 def transfer_weights(src, dst) -> dict[str, str]:
     """Copy every variable of `src` into `dst`: by attribute path (as Keras 3's `.weights.h5`
     files match them) where both have the path with the same shape, the rest in creation
-    order with matching shapes. Both must be built (see prepare). Returns {src name: dst
-    name}; raises ValueError when the two cannot be paired."""
+    order with matching shapes (grader.graph.pair_by_name). Both must be built (see prepare).
+    Returns {src name: dst name}; raises ValueError when the two cannot be paired."""
+    from .. import graph
     if getattr(src, "_grader_randomize", None) is not None:
         _randomize_now(src, src._grader_randomize)
         src._grader_randomize = None
     s, d = _flat_vars(src), _flat_vars(dst)
     if not s:
         raise ValueError(f"{type(src).__name__} has no weights yet (not built)")
-    mapping = {n: n for n in s if n in d and tuple(d[n].shape) == tuple(s[n].shape)}
-    rest_s = [n for n in s if n not in mapping]
-    rest_d = [n for n in d if n not in mapping.values()]
-    if len(rest_s) != len(rest_d):
-        raise ValueError(f"cannot pair the weights: {len(s)} tensors expected, the model has {len(d)}"
-                         + (f" (unpaired: {', '.join((rest_d or rest_s)[:3])})" if rest_d or rest_s else ""))
-    for a, b in zip(rest_s, rest_d):
-        if tuple(s[a].shape) != tuple(d[b].shape):
-            raise ValueError(f"cannot pair the weights: `{b}` has shape {tuple(d[b].shape)}, "
-                             f"expected {tuple(s[a].shape)} (like `{a}`)")
-        mapping[a] = b
+    mapping = dict(graph.pair_by_name({k: list(v.shape) for k, v in s.items()},
+                                      {k: list(v.shape) for k, v in d.items()}))
     for a, b in mapping.items():
         d[b].assign(s[a].numpy())
     return mapping
@@ -483,13 +500,19 @@ def set_weights(model, values: dict) -> None:
         b[k].assign(np.asarray(arr, dtype=b[k].dtype))
 
 
-def fill_weights(model, seed_: int = 0, scale: float = 0.1) -> None:
+def fill_weights(model, seed_: int = 0, scale: float = 0.1, he: bool = False) -> None:
     """Deterministic weights that depend only on each variable's attribute path and shape, so
-    two models with the same paths get the same weights whatever order they were built in."""
+    two models with the same paths get the same weights whatever order they were built in:
+    N(0, scale^2), or with `he` He-scaled kernels (std scale * sqrt(2 / fan-in)) and small
+    biases (std 0.1 * scale), as the initialisers of a trained network would give."""
     import zlib
-    for name, v in {f"{p}/vars/{k}": v for p, vs in weights_by_path(model).items() for k, v in enumerate(vs)}.items():
+    for name, v in _flat_vars(model).items():
+        shape = tuple(int(d) for d in v.shape)
         rng = np.random.default_rng([seed_, zlib.crc32(name.encode())])
-        v.assign((rng.standard_normal(tuple(v.shape)) * scale).astype(np.float32))
+        std = scale
+        if he:
+            std = scale * np.sqrt(2.0 / max(1, int(np.prod(shape[:-1])))) if len(shape) >= 2 else 0.1 * scale
+        v.assign((rng.standard_normal(shape) * std).astype(np.float32))
 
 
 def load_weights(model, path) -> None:

@@ -102,28 +102,48 @@ def forward_with_hooks(model, inputs, names=()):
     finally:
         for h in handles:
             h.remove()
-    return out, seen
+    return checked(out, "the model's output"), seen
 
 
 def shape_of(x):
+    """The shape of a plain tensor or array (nested in tuples); None for None."""
     if x is None:
         return None
-    if isinstance(x, torch.Tensor):
-        return list(x.shape)
+    checked(x)
     if isinstance(x, (tuple, list)):
         return [shape_of(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return list(x.shape)
-    return None
+    return list(x.shape)
 
 
-def param_count(model, trainable: bool = True, types=None) -> int:
-    """Parameters of the model, or only those of its modules of the named types."""
-    if types:
-        params = [p for m in model.modules() if type(m).__name__ in types for p in m.parameters(recurse=False)]
-    else:
-        params = list(model.parameters())
-    return int(sum(p.numel() for p in params if p.requires_grad or not trainable))
+PLAIN = (torch.Tensor, nn.Parameter)
+
+
+def checked(x, what: str = "the value"):
+    """`x` itself when it is exactly a torch tensor, a numpy array or a number (or a list or
+    tuple of them) and no torch function or dispatch mode is active; else NotPlain."""
+    if torch._C._len_torch_function_stack() or torch._C._len_torch_dispatch_stack():
+        raise common.NotPlain("a torch function or dispatch mode is active (it would see every measurement)")
+    common.check_plain(x, PLAIN, what)
+    return x
+
+
+def looks_plain(x) -> bool:
+    return common.looks_plain(x, PLAIN)
+
+
+def param_count(model, inputs, types=None, scope=None, trainable: bool = True, by: str = "trace") -> int:
+    """The parameters that take part in one traced forward pass on `inputs` (each once): all,
+    those of the ops of kinds `types` (grader.graph names), or those used inside `scope`.
+    `by="gradient"`: the trainable ones the outputs' gradient reaches in one forward and
+    backward pass (cheaper than a trace; no types or scope)."""
+    if by == "gradient":
+        params = list({id(p): p for p in model.parameters() if p.requires_grad}.values())
+        out = checked(model(*inputs), "the model's output")
+        total = sum(o.float().sum() for o in (out if isinstance(out, (tuple, list)) else [out]))
+        grads = torch.autograd.grad(total, params, allow_unused=True) if params else []
+        return int(sum(p.numel() for p, g in zip(params, grads) if g is not None))
+    from .. import graph
+    return graph.param_count(trace(model, inputs), scope, types, trainable)
 
 
 _CONFIG_FIELDS = ("in_features", "out_features", "in_channels", "out_channels", "kernel_size", "stride",
@@ -147,7 +167,7 @@ def layers(module) -> list[dict]:
 
 
 def _own(value):
-    if isinstance(value, torch.Tensor):
+    if type(value) in PLAIN:
         return value.detach().cpu().tolist()
     if isinstance(value, torch.Size):
         return list(value)
@@ -159,8 +179,19 @@ def plain(value):
     return common.plain(value, _own)
 
 
+# the C-level methods (torch._C.TensorBase is immutable): a method a cell put on torch.Tensor
+# does not change what a tensor's values read as
+_DETACH, _CPU, _NUMPY = torch._C.TensorBase.detach, torch._C.TensorBase.cpu, torch._C.TensorBase.numpy
+
+
 def to_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    """A plain value (checked) as numpy."""
+    checked(x)
+    if isinstance(x, torch.Tensor):
+        return _NUMPY(_CPU(_DETACH(x)))
+    if isinstance(x, (list, tuple)):
+        return np.asarray([to_numpy(v) for v in x])
+    return np.asarray(x)
 
 
 def as_tensor(x):
@@ -185,21 +216,13 @@ def randomize_state(model, seed_: int = 0) -> None:
 
 def transfer_weights(src, dst) -> dict[str, str]:
     """Copy every parameter and buffer of `src` into `dst`: by name where both have the
-    name with the same shape, the rest in creation (registration) order, shapes matching.
-    Returns {src name: dst name}; raises ValueError when the two cannot be paired."""
+    name with the same shape, the rest in creation (registration) order, shapes matching
+    (grader.graph.pair_by_name). Returns {src name: dst name}; raises ValueError when the two
+    cannot be paired."""
+    from .. import graph
     s, d = src.state_dict(), dst.state_dict()
-    skip = lambda n: n.endswith("num_batches_tracked")  # noqa: E731
-    mapping = {n: n for n in s if not skip(n) and n in d and d[n].shape == s[n].shape}
-    rest_s = [n for n in s if not skip(n) and n not in mapping]
-    rest_d = [n for n in d if not skip(n) and n not in mapping.values()]
-    if len(rest_s) != len(rest_d):
-        raise ValueError(f"cannot pair the weights: {len(s)} tensors expected, the model has {len(d)}"
-                         + (f" (unpaired: {', '.join(rest_d[:3] or rest_s[:3])})" if rest_d or rest_s else ""))
-    for a, b in zip(rest_s, rest_d):
-        if s[a].shape != d[b].shape:
-            raise ValueError(f"cannot pair the weights: `{b}` has shape {tuple(d[b].shape)}, "
-                             f"expected {tuple(s[a].shape)} (like `{a}`)")
-        mapping[a] = b
+    mapping = dict(graph.pair_by_name({k: list(v.shape) for k, v in s.items()},
+                                      {k: list(v.shape) for k, v in d.items()}))
     with torch.no_grad():
         for a, b in mapping.items():
             d[b].copy_(s[a])
@@ -220,8 +243,9 @@ def permute_input_channels(model, name: str, splits: list[int], order: list[int]
 
 
 def weight_arrays(model) -> dict[str, np.ndarray]:
-    """Every parameter and buffer by its state_dict name, as numpy."""
-    return {k: to_numpy(v) for k, v in model.state_dict().items()}
+    """Every parameter and buffer by its state_dict name, as numpy (copies: later changes to
+    the model do not show in them)."""
+    return {k: to_numpy(v).copy() for k, v in model.state_dict().items()}
 
 
 def set_weights(model, values: dict) -> None:
@@ -234,14 +258,19 @@ def set_weights(model, values: dict) -> None:
             state[k].copy_(torch.as_tensor(np.asarray(arr), dtype=state[k].dtype))
 
 
-def fill_weights(model, seed_: int = 0, scale: float = 0.1) -> None:
-    """Deterministic floating-point weights that depend only on each name and shape."""
+def fill_weights(model, seed_: int = 0, scale: float = 0.1, he: bool = False) -> None:
+    """Deterministic floating-point weights that depend only on each name and shape:
+    N(0, scale^2), or with `he` He-scaled weights (std scale * sqrt(2 / fan-in)) and small
+    biases (std 0.1 * scale)."""
     import zlib
     with torch.no_grad():
         for name, t in model.state_dict().items():
             if t.is_floating_point():
                 rng = np.random.default_rng([seed_, zlib.crc32(name.encode())])
-                t.copy_(torch.as_tensor(rng.standard_normal(tuple(t.shape)) * scale, dtype=t.dtype))
+                std = scale
+                if he:
+                    std = scale * np.sqrt(2.0 / max(1, int(np.prod(t.shape[1:])))) if t.dim() >= 2 else 0.1 * scale
+                t.copy_(torch.as_tensor(rng.standard_normal(tuple(t.shape)) * std, dtype=t.dtype))
 
 
 def load_weights(model, path) -> None:
@@ -273,6 +302,7 @@ def _spatial_out(out):
     """A model's output as one tensor whose last two dims are the image's (H, W)."""
     if isinstance(out, (tuple, list)):
         out = out[0]
+    checked(out, "the model's output")
     if not isinstance(out, torch.Tensor) or out.dim() < 3:
         raise TypeError(f"the model's output is not an image-shaped tensor ({shape_of(out)})")
     return out
@@ -800,6 +830,7 @@ def trace(model, inputs) -> list[dict]:
             m.training = was
     if tracer.overflow:
         raise ValueError(f"the forward pass of {type(model).__name__} runs more than {_MAX_TRACE:,} operations")
+    checked(out, "the model's output")
     outs = out if isinstance(out, (tuple, list)) else [out]
     if not outs or not all(isinstance(o, torch.Tensor) for o in outs):
         raise TypeError(f"{type(model).__name__} returned {type(out).__name__}, not a tensor")

@@ -1,6 +1,7 @@
 """What a check's observe() gets, inside the kernel: the student's definitions, the
-reference's (only for probes that need them), the framework adapter, and the assignment's
-data and helpers.
+reference pieces the probe declares (asked for when first used, dropped after the probe),
+the reference's weights for a model of the student's (paired by the grader), the framework
+adapter, and the assignment's data and helpers. Never hand a Context to student code.
 
 One bug costs once through one mechanism, `standing_in`: while it is active, the named
 definitions are replaced, for the probe and for the student's own code that looks them up
@@ -43,8 +44,7 @@ def _bound(spaces: list[dict], values: dict):
 
 
 class Context:
-    def __init__(self, ns: dict, plan: dict, observe, reference_loader=None, seed: int = 0,
-                 pinned: dict | None = None, files: dict | None = None):
+    def __init__(self, ns: dict, plan: dict, observe, pieces=None, seed: int = 0, pinned: dict | None = None):
         self.ns, self.plan, self.o = ns, plan, observe
         self.pinned = dict(ns) if pinned is None else pinned   # the graded definitions, as probing began
         self.fw = importlib.import_module(f"grader.frameworks.{plan['framework']}")
@@ -52,12 +52,11 @@ class Context:
         self.seed = seed
         self.stood_in: list[str] = []      # the names the reference's definitions replaced in this probe
         self._active: dict = {}            # name -> the stand-in in force
-        self._reference_loader = reference_loader
-        self._reference: dict | None = None
-        self._files = files or {}
-        self.any_reference = False         # set for kinds that build the reference's model themselves
+        self._pieces = pieces              # runner.Pieces: the reference pieces of this probe
         self.notes: list[str] = []         # what a marker should know (arguments dropped or supplied, retries)
         self.alternate = False             # the retry: numpy for tensors, int64 for int32 labels (and back)
+        self.recorded: dict = {}           # the reference's run: the weights reference_weights saw
+        self._weights_asked = 0
 
     # ---- definitions ---------------------------------------------------------------------
     def get(self, name: str):
@@ -69,17 +68,26 @@ class Context:
             raise MissingDefinition(f"`{name}` is not defined in the submission")
         return self.pinned[name]
 
+    def inline(self, name: str) -> dict | None:
+        """What the kernel runs for `name` when the cells that answer its item stand for it
+        (grader/probe/lifted.py made it when probing began: their source, parameters, item);
+        None for a definition, a stand-in or a missing name."""
+        from .lifted import MADE
+        made = self.pinned.get(MADE)
+        if not isinstance(made, dict) or name not in made or name in self._active:
+            return None
+        fn, entry = made[name]
+        return entry if self.pinned.get(name) is fn else None
+
     def ref(self, name: str):
         """The reference's definition: only those the probe declares (stand_in, fallback,
-        reference, or all for a kind that compares with the reference in the kernel)."""
-        declared = {*self.o.stand_in, *self.o.fallback, *self.o.reference}
-        if name not in declared and not self.any_reference:
+        reference); its piece is sent by the grader when first used in this probe."""
+        if name not in {*self.o.stand_in, *self.o.fallback, *self.o.reference}:
             raise MissingDefinition(f"the probe uses the reference's `{name}` without declaring it "
                                     "(an authoring error: add it to `reference`)")
-        space = self.reference
-        if name not in space:
-            raise MissingDefinition(f"`{name}` is not defined in the reference (an authoring error)")
-        return space[name]
+        if self._pieces is None:
+            raise MissingDefinition("this probe has no access to the reference (an authoring error)")
+        return self._pieces.get(name)
 
     def build(self, name: str, init: dict | None = None):
         """Instantiate a graded definition through the adapter (on the grading device), by
@@ -104,8 +112,24 @@ class Context:
         except (TypeError, ValueError):
             return fn(*args, **kwargs)
         names = sig.parameters
+        given = self._renamed(name, given, names)
+        # an optional argument of the contract's that the definition does not take (the course's
+        # CalligraphySequence has no `shuffle`) is left out, unless the check needs it; one that
+        # **kwargs passed on to where it is refused, too (not noted: the contract allows it)
+        optional = [k for k in given if k not in names and k in spec.get("defaults", {}) and k not in self.o.needs]
+        if not any(p.kind == p.VAR_KEYWORD for p in names.values()):
+            for k in optional:
+                del given[k]
         if all(k in names for k in given) or any(p.kind == p.VAR_KEYWORD for p in names.values()):
-            return fn(**self._defaults(name, sig, given))
+            try:
+                return fn(**self._defaults(name, sig, given))
+            except TypeError as e:
+                refused = [k for k in optional if k in given and f"'{k}'" in str(e)]
+                if not refused:
+                    raise
+                for k in refused:
+                    del given[k]
+                return fn(**self._defaults(name, sig, given))
         return fn(*args, **kwargs)
 
     def arguments(self, name: str, definition, given: dict) -> dict:
@@ -119,6 +143,7 @@ class Context:
             return given
         params = sig.parameters
         takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        given = self._renamed(name, given, params)
         out = {}
         for k, v in given.items():
             if k in params or takes_any:
@@ -128,6 +153,20 @@ class Context:
             else:
                 self.notes.append(f"`{name}` takes no `{k}`: built without it")
         return self._defaults(name, sig, out)
+
+    def _renamed(self, name: str, given: dict, params) -> dict:
+        """The contract's keywords under the names the definition uses for them (the toml's
+        `keywords`: the course's `stride`, `pad`, `nonlinearity`, `image_dir` are the contract's
+        names too, so this is not noted)."""
+        groups = [{k, *v} for k, v in self.plan.get("keywords", {}).items()]
+        out = {}
+        for k, v in given.items():
+            other = next((o for g in groups if k in g for o in sorted(g) if o != k and o in params), None)
+            if k not in params and other is not None and other not in given:
+                out[other] = v
+            else:
+                out[k] = v
+        return out
 
     def _defaults(self, name: str, sig, given: dict) -> dict:
         defaults = self.plan.get("contract", {}).get(name, {}).get("defaults", {})
@@ -154,14 +193,6 @@ class Context:
             return np.asarray(self.fw.to_numpy(x))
         return self.fw.as_tensor(x)
 
-    @property
-    def reference(self) -> dict:
-        if self._reference is None:
-            if self._reference_loader is None:
-                raise MissingDefinition("this probe has no access to the reference (an authoring error)")
-            self._reference = self._reference_loader()
-        return self._reference
-
     @contextlib.contextmanager
     def standing_in(self, replacements: dict):
         """Student code that looks up one of the names gets the replacement instead, in the
@@ -179,14 +210,45 @@ class Context:
         finally:
             self._active = active
 
-    @contextlib.contextmanager
-    def reference_using(self, names):
-        """The reference's own code looks these names up as the student's definitions (each as
-        the student's code sees it now: the student's, or the reference's standing in), so that
-        a reference model built inside is made of the student's parts (one bug costs once
-        without standing the reference's part in for a student's that runs)."""
-        with _bound([self.reference], {n: self.get(n) for n in names}):
-            yield
+    # ---- the reference's weights -------------------------------------------------------------
+    def reference_weights(self, model, inputs: list, transfer: str = "trace", trace: list | None = None) -> dict[str, str]:
+        """Give `model` the weights the reference's model had at the same call of the
+        reference's own run of this probe, paired by the grader: `trace` op by op in the order
+        the parameterised ops ran (by kind and weight shapes), `name` by name else creation
+        order, `name-then-trace` the one, else the other (`trace`: the model's trace on
+        `inputs` when the caller has it already). In the reference's own run the model keeps
+        its weights and they are recorded with its trace (the expectations keep them; they
+        never reach a student's kernel). Returns {reference's name: model's name};
+        MissingDefinition when the two cannot be paired."""
+        if self._pieces is None:
+            raise MissingDefinition("the reference's weights cannot be asked for here (an authoring error)")
+        n = str(self._weights_asked)
+        self._weights_asked += 1
+        shapes = {k: [int(s) for s in v.shape] for k, v in self.fw.weight_arrays(model).items()}
+
+        def ask(mode: str):
+            nonlocal trace
+            if mode == "trace" and trace is None:
+                trace = self.fw.trace(model, inputs)
+            return self._pieces.weights({"n": n, "transfer": mode, "shapes": shapes,
+                                         "trace": trace if mode == "trace" else None})
+
+        if transfer == "name-then-trace":
+            try:
+                answer, blob = ask("name")
+            except MissingDefinition:
+                answer, blob = ask("trace")
+        else:
+            answer, blob = ask(transfer)
+        if answer.get("own"):
+            if trace is None and transfer != "name":
+                trace = self.fw.trace(model, inputs)
+            self.recorded[n] = {"weights": self.fw.weight_arrays(model), "trace": trace, "order": list(shapes)}
+            return {k: k for k in shapes}
+        from .observations import decode
+        values = decode(answer.get("values", []), blob)
+        self.fw.set_weights(model, dict(zip(answer.get("names", []), values)))
+        return dict(answer.get("mapping", {}))
 
     # ---- the assignment's helpers ----------------------------------------------------------
     @property
@@ -209,9 +271,11 @@ class Context:
         return fn
 
     def file(self, name: str):
-        """A reference file the probe declared in `files`, as a binary stream (it never
-        touches the kernel's filesystem)."""
+        """A reference file the probe declared in `files`, as a binary stream (sent by the
+        grader when asked; it never touches the kernel's filesystem)."""
         import io
-        if name not in self.o.files or name not in self._files:
+        if name not in self.o.files:
             raise PermissionError(f"the probe did not declare the reference file {name!r} (an authoring error)")
-        return io.BytesIO(self._files[name])
+        if self._pieces is None:
+            raise PermissionError(f"the reference file {name!r} cannot be read here")
+        return io.BytesIO(self._pieces.file(name))

@@ -7,9 +7,10 @@ import contextlib
 import io
 import sys
 import traceback
-import types
 from pathlib import Path
 
+from ..frameworks import NotPlain
+from . import lifted
 from .context import Context, MissingDefinition
 
 
@@ -18,23 +19,50 @@ class ProbeTimeout(BaseException):
     a student's `except Exception` cannot swallow it)."""
 
 
-def load_reference(text: str, suffix: str) -> dict:
-    """The reference's definition cells, executed in a namespace of their own (not registered
-    in sys.modules: student code cannot look it up by name). Sent by the grader only for the
-    probes that need it, after the last student cell has run."""
-    import nbformat
-    from IPython.core.inputtransformer2 import TransformerManager
+class Pieces:
+    """The reference pieces of one probe, asked for by name when first used (runner.py's
+    `ask`: the grader answers only what the probe declares) and executed into one namespace
+    of the probe's own, which `drop` empties when the probe ends."""
 
-    from grader import cells as cellplan
-    from grader.notebooks import notebook_from_py
+    def __init__(self, ask=None):
+        self._ask = ask
+        self.space: dict = {"__name__": "grader_reference", "__builtins__": __builtins__}
+        self.files: dict[str, bytes] = {}
 
-    nb = notebook_from_py(text) if suffix == ".py" else nbformat.reads(text, as_version=4)
-    mod = types.ModuleType("grader_reference")
-    mod.__file__ = "reference" + suffix
-    for cp in cellplan.plan(nb, "definitions"):
-        if cp.source:
-            exec(compile(TransformerManager().transform_cell(cp.source), mod.__file__, "exec"), mod.__dict__)
-    return mod.__dict__
+    def get(self, name: str):
+        if name not in self.space:
+            if self._ask is None:
+                raise MissingDefinition("this probe has no access to the reference (an authoring error)")
+            answer, _ = self._ask("piece", {"name": name})
+            if answer.get("error"):
+                raise MissingDefinition(str(answer["error"])[:300])
+            exec(compile(str(answer.get("source", "")), "reference", "exec"), self.space)
+            del answer
+        if name not in self.space:
+            raise MissingDefinition(f"`{name}` is not defined in the reference (an authoring error)")
+        return self.space[name]
+
+    def file(self, name: str) -> bytes:
+        if name not in self.files:
+            if self._ask is None:
+                raise PermissionError(f"the reference file {name!r} cannot be read here")
+            answer, data = self._ask("file", {"name": name})
+            if answer.get("error"):
+                raise PermissionError(str(answer["error"])[:300])
+            self.files[name] = data
+        return self.files[name]
+
+    def weights(self, question: dict) -> tuple[dict, bytes]:
+        if self._ask is None:
+            raise MissingDefinition("the reference's weights cannot be asked for here (an authoring error)")
+        answer, data = self._ask("weights", question)
+        if answer.get("error"):
+            raise MissingDefinition(str(answer["error"])[:300])
+        return answer, data
+
+    def drop(self) -> None:
+        self.space.clear()
+        self.files.clear()
 
 
 def describe(exc: BaseException) -> dict:
@@ -99,11 +127,16 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
     notes: list[dict] = []
     missing = [n for n in plan["names"] if n not in pinned]
     if missing:
+        for root in plan.get("import_roots", []):          # a package's parent: `from pkg.x import y` works
+            if root not in sys.path:
+                sys.path.append(root)
         for name in plan.get("modules", []):
             if name not in sys.modules:
                 try:
                     __import__(name)
-                except Exception:  # noqa: BLE001 - a module of the student's that does not import
+                except Exception as e:  # noqa: BLE001 - a module of the student's that does not import
+                    notes.append({"name": name, "note": f"the submission's module {name} did not import "
+                                                        f"({type(e).__name__}: {str(e)[:120]})"})
                     continue
         for mod in _workspace_modules(workspace):
             for n in missing:
@@ -117,11 +150,13 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
         if len(hits) == 1:
             pinned[n] = pinned[hits[0]]
             notes.append({"name": n, "note": f"`{hits[0]}` graded as `{n}` (an alias)"})
+    notes += lifted.pin(pinned, ns, plan)                      # a flag of another class; marked cells
+    given = set(plan.get("given", []))                         # the course's helpers are no one's answer
     for n in [m for m in plan["names"] if m not in pinned]:
         if n not in contract:
             continue
         taken = {id(pinned[g]) for g in graded if g in pinned}
-        cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_")
+        cands = sorted(k for k, v in pinned.items() if k not in graded and not k.startswith("_") and k not in given
                        and id(v) not in taken and compatible(v, contract[n], workspace))
         if len(cands) == 1:
             pinned[n] = pinned[cands[0]]
@@ -132,25 +167,25 @@ def pin(ns: dict, plan: dict, workspace: str) -> tuple[dict, list[dict]]:
     return pinned, notes
 
 
-def run_probe(pinned: dict, ns: dict, plan: dict, key: str, reference: dict | None = None,
-              files: dict | None = None) -> dict:
-    """One probe: {"value", "stood_in"} or {"error"}. With `fallback`, a probe that fails on
-    the student's own definitions is run again with each named one replaced by the
-    reference's, in turn; the first run that succeeds is kept."""
+def run_probe(pinned: dict, ns: dict, plan: dict, key: str, ask=None) -> dict:
+    """One probe: {"value", "stood_in", "notes", "recorded"} or {"error"}, with "violations"
+    when a value that came out of student code was not plain. With `fallback`, a probe that
+    fails on the student's own definitions is run again with each named one replaced by the
+    reference's, in turn; the first run that succeeds is kept. Reference pieces come from the
+    grader through `ask` when first used and are dropped when the probe ends."""
     from grader import checks
 
     probe = plan["probes"][key]
     module = checks.get(probe["kind"])
     o = module.Observe.model_validate(probe["observe"])
-    cache = plan.setdefault("_loaded", {})
+    pieces = Pieces(ask)
+    try:
+        return _attempts(pinned, ns, plan, probe, module, o, pieces)
+    finally:
+        pieces.drop()
 
-    def load():
-        if "reference" not in cache:
-            if not reference:
-                raise MissingDefinition("the reference was not sent for this probe (an authoring error)")
-            cache["reference"] = load_reference(reference["text"], reference["suffix"])
-        return cache["reference"]
 
+def _attempts(pinned, ns, plan, probe, module, o, pieces) -> dict:
     # the student's own first; on a type or value error once more with the other input form
     # (tensor <-> numpy, int32 <-> int64 labels); then each fallback in turn
     attempts = [([], False), ([], True)] + [([n], False) for n in o.fallback]
@@ -159,8 +194,7 @@ def run_probe(pinned: dict, ns: dict, plan: dict, key: str, reference: dict | No
     for names, alternate in attempts:
         if alternate and not _form_error(error):
             continue
-        ctx = Context(ns, plan, o, load, probe.get("seed", plan.get("seed", 0)), pinned=pinned, files=files)
-        ctx.any_reference = getattr(module, "USES_REFERENCE", False)   # kinds that compare in the kernel
+        ctx = Context(ns, plan, o, pieces, probe.get("seed", plan.get("seed", 0)), pinned=pinned)
         ctx.alternate = alternate
         if alternate:
             retry_error = f"{type(error).__name__}: {str(error).splitlines()[0][:120] if str(error) else ''}"
@@ -173,7 +207,10 @@ def run_probe(pinned: dict, ns: dict, plan: dict, key: str, reference: dict | No
                 value = module.observe(ctx, o)
             if alternate:
                 ctx.notes.append(f"retried with the other input form after {retry_error}")
-            return {"value": value, "stood_in": list(names), "notes": ctx.notes[:10]}
+            return {"value": value, "stood_in": list(names), "notes": ctx.notes[:10], "recorded": ctx.recorded}
+        except NotPlain as e:
+            # a value out of student code that is not what the framework computes: the probe is void
+            return {"error": describe(e), "violations": [f"not a plain value: {str(e)[:200]}"]}
         except Exception as e:  # noqa: BLE001 - the student's code may raise anything
             if not alternate:
                 error = e

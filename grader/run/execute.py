@@ -372,7 +372,8 @@ class Session:
         return self.deadline - time.monotonic()
 
 
-def execute(sub: Submission, session: Session, mode: str = "definitions") -> Execution:
+def execute(sub: Submission, session: Session, mode: str = "definitions", lean: frozenset = frozenset()) -> Execution:
+    """`lean`: cells that answer an item inline (their definitions only; cells.plan)."""
     nb = nbformat.from_dict(json.loads(json.dumps(sub.notebook)))  # a copy to fill with outputs
     t0 = time.monotonic()
     records: list[CellRecord] = []
@@ -387,7 +388,7 @@ def execute(sub: Submission, session: Session, mode: str = "definitions") -> Exe
     except Exception as e:  # noqa: BLE001
         # the grader's environment failed, not the student: reported to the instructor as such
         return Execution(nb, records, "error", f"the grading kernel did not start: {type(e).__name__}: {e}"[:500], 0.0)
-    for cp in cellplan.plan(nb, mode):
+    for cp in cellplan.plan(nb, mode, lean):
         cell = nb.cells[cp.index]
         cell.outputs, cell.execution_count = [], None
         if cp.source is None:

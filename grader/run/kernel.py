@@ -27,6 +27,14 @@ def main(argv: list[str]) -> None:
     # from it: it goes where IPython puts it without -P (before the environment's packages)
     at = next((i for i, p in enumerate(sys.path) if os.path.basename(p) in ("site-packages", "dist-packages")), 0)
     sys.path.insert(at, "")
+    # an entry inside a package (an __init__.py beside it): the folder that holds the package
+    # comes next, so that its modules import each other by the package's name (`from pkg.x import y`)
+    base, root = os.getcwd(), os.path.realpath(workspace)
+    while os.path.isfile(os.path.join(base, "__init__.py")) and base != root and \
+            os.path.commonpath([root, os.path.dirname(base)]) == root:
+        base = os.path.dirname(base)
+    if base != os.getcwd():
+        sys.path.insert(at + 1, base)
     from ipykernel import kernelapp
     app = kernelapp.IPKernelApp.instance()
     app.initialize()

@@ -1,6 +1,6 @@
 """Pretrain the PA2 model and save the weights students load in C8.
 
-Plays the part of the course's `pixel_cnn_e5.h5`: trains `build_model()` from
+Plays the part of the course's `pixel_cnn_e5.h5`: trains the handout's model (`build_model`) from
 solution.py (3,571,925 parameters) on the rendered calligraphy glyphs and writes a
 Keras-3 `.weights.h5` file (weights matched by attribute path).
 
@@ -36,6 +36,23 @@ def load_solution(path=HERE / "solution.py"):
     return mod
 
 
+def build_model(S):
+    """The handout's full model, as the solution's notebook builds `pixel_cnn`: the backbone of
+    Table 1, a 1x1 convolution to one channel, a sigmoid; compiled with binary cross-entropy."""
+    import keras
+    inputs = keras.Input(shape=(S.IMG_SIZE, S.IMG_SIZE, 1))
+    x = S.AutoregressiveModel(n_resnet=S.N_RESNET, n_filters=S.N_FILTERS, n_block=S.N_BLOCK,
+                              n_output=S.N_OUTPUT)(inputs)
+    x = keras.layers.Conv2D(1, 1)(x)
+    model = keras.Model(inputs, keras.layers.Activation("sigmoid")(x))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+def evaluate_bce(model, dataset) -> float:
+    return float(model.evaluate(dataset, verbose=0))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(DATA / "pa2"), help="folder with train/ and test/")
@@ -55,9 +72,9 @@ def main(argv=None):
     test_ds = S.CalligraphyDataset(os.path.join(args.data, "test"), batch_size=32)
 
     keras.utils.set_random_seed(args.seed)
-    model = S.build_model()
+    model = build_model(S)
     print(f"parameters: {model.count_params():,}")
-    bce_before = S.evaluate_bce(model, test_ds)
+    bce_before = evaluate_bce(model, test_ds)
     print(f"test BCE, fresh seeded init: {bce_before:.4f}", flush=True)
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=args.lr),
@@ -79,14 +96,14 @@ def main(argv=None):
     # Save through a fresh build_model(): its optimizer is unbuilt (iterations and learning
     # rate only), so the file holds the model weights without Adam's moment estimates
     # (~14 MB instead of ~43 MB) and loads into build_model() without a mismatch warning.
-    export = S.build_model()
+    export = build_model(S)
     export.set_weights(model.get_weights())
     export.save_weights(args.out)
     print(f"saved {args.out} ({os.path.getsize(args.out) / 1e6:.1f} MB) after {step} steps")
 
-    fresh = S.build_model()
+    fresh = build_model(S)
     fresh.load_weights(args.out)
-    bce_after = S.evaluate_bce(fresh, test_ds)
+    bce_after = evaluate_bce(fresh, test_ds)
     print(f"test BCE, fresh model + load_weights: {bce_after:.4f} (before {bce_before:.4f})")
 
 

@@ -6,6 +6,10 @@
 # Keras 3 (the handout was written for TF 2.11 / Keras 2): layers use `keras.ops`,
 # weights are stored as Keras-3 `.weights.h5` files (matched by attribute path).
 #
+# Laid out as the course's notebook: the classes of sections 4.1-4.2 are defined in
+# turn, then the model is assembled in the notebook and the items C8-C11 are answered in
+# the cells under their markers (`### [C8: ...]`), not in functions.
+#
 # Data: `DATA_DIR/pa2/train`, `DATA_DIR/pa2/test` (JPGs); pretrained weights:
 # `DATA_DIR/pixel_cnn_pretrained.weights.h5` (the course's `pixel_cnn_e5.h5`).
 # `DATA_DIR` defaults to `data` (environment variable `PA2_DATA_DIR` overrides it).
@@ -48,6 +52,24 @@ def right_move(x, step=1):
 def concat_elu(x):
     """ELU of [x, -x] concatenated on the channel axis (doubles the depth)."""
     return ops.elu(ops.concatenate([x, -x], axis=-1))
+
+# %% [markdown]
+# A plain convolution layer in the same style as the moved ones (given; handy for the
+# bonus experiments of section 4.6, not graded).
+
+# %%
+class Conv2d(keras.layers.Layer):
+    def __init__(self, num_filters, filter_size=[3, 3], strides=[1, 1], padding='same',
+                 activation=None, **kwargs):
+        super().__init__(**kwargs)
+        init = keras.initializers.RandomNormal(0.0, 0.05)
+        conv = keras.layers.Conv2D(num_filters, filter_size, strides, padding, kernel_initializer=init,
+                                   activation=activation)
+        self.conv = conv
+
+    def call(self, x):
+        y = self.conv(x)
+        return y
 
 
 # %% [markdown]
@@ -246,83 +268,6 @@ class AutoregressiveModel(keras.layers.Layer):
 
 
 # %% [markdown]
-# ## 4.3 The full model and the pretrained weights [C8]
-#
-# AutoregressiveModel, then a 1x1 Conv2D to one channel and a sigmoid (given in the
-# handout).  `build_model()` returns it compiled with binary cross-entropy, so that
-# `model.evaluate()` works; `model.load_weights(PRETRAINED_WEIGHTS)` loads the weights.
-
-# %%
-def build_model():
-    inputs = keras.Input(shape=(IMG_SIZE, IMG_SIZE, 1))
-    # BEGIN SOLUTION
-    # SKELETON: backbone = None  # the AutoregressiveModel with the sizes of Table 1
-    backbone = AutoregressiveModel(N_FILTERS, N_RESNET, N_BLOCK, N_OUTPUT)
-    # END SOLUTION
-    x = backbone(inputs)
-    x = keras.layers.Conv2D(1, 1)(x)
-    outputs = keras.layers.Activation("sigmoid")(x)
-    model = keras.Model(inputs, outputs)
-    model.compile(optimizer=make_optimizer(), loss="binary_crossentropy")
-    return model
-
-
-# %% [markdown]
-# ## 4.4 Evaluation
-# ### Generation [C9]: pixel by pixel in raster order, noise + threshold
-
-# %%
-def generate_images(model, n_images=10, seed=None):
-    # BEGIN SOLUTION
-    rng = np.random.default_rng(seed)
-    x = np.zeros((n_images, IMG_SIZE, IMG_SIZE, 1), dtype=np.float32)
-    predict = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
-    for i in range(IMG_SIZE):
-        for j in range(IMG_SIZE):
-            p = predict(tf.constant(x))[:, i, j, 0].numpy()
-            u = rng.uniform(size=n_images)
-            x[:, i, j, 0] = (u < p).astype(np.float32)   # 1 with probability p
-    return x
-    # END SOLUTION
-
-
-# %% [markdown]
-# ### Test binary cross-entropy [C10]
-
-# %%
-def evaluate_bce(model, dataset):
-    # BEGIN SOLUTION
-    eps = 1e-7                      # as keras.losses.binary_crossentropy
-    total, count = 0.0, 0
-    for k in range(len(dataset)):
-        x, y = dataset[k]
-        p = np.clip(np.asarray(model(x, training=False), dtype=np.float64), eps, 1 - eps)
-        y = np.asarray(y, dtype=np.float64)
-        total += float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum())
-        count += y.size
-    return total / count
-    # END SOLUTION
-
-
-# %% [markdown]
-# ## 4.5 Rundown [C11]
-
-# %%
-def make_optimizer():
-    # BEGIN SOLUTION
-    return keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.95, beta_2=0.9995, epsilon=1e-6,
-                                 use_ema=True, ema_momentum=0.9995)
-    # END SOLUTION
-
-
-def train(model, train_ds, val_ds, epochs):
-    # BEGIN SOLUTION
-    model.compile(optimizer=make_optimizer(), loss="binary_crossentropy")
-    return model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=2)
-    # END SOLUTION
-
-
-# %% [markdown]
 # ## Written answers (numeric items)
 
 # %%
@@ -337,29 +282,100 @@ def count_gated_resnet_params(num_filters):
 ANSWERS = {"Q4": count_gated_resnet_params(N_FILTERS)}   # 2*2*128*64+64 + 2*2*128*128+128
 # END SOLUTION
 
-# %% tags=["train", "answer-P-C11", "answer-Q7"]
+# %% [markdown]
+# ## 4.3 The data sets and the model
+#
+# The holdout split of section 4.1 (80:20 of the train folder) and the test folder; the
+# model is the backbone of Table 1, a 1x1 convolution to one channel and a sigmoid (given).
+
+# %% tags=["train"]
 train_ds = CalligraphyDataset(TRAIN_DIR, batch_size=32, shuffle=True, subset="train")
 val_ds = CalligraphyDataset(TRAIN_DIR, batch_size=32, subset="val")
 test_ds = CalligraphyDataset(TEST_DIR, batch_size=32)
 
-model = build_model()
-model.summary()
-print("test loss before loading:", model.evaluate(test_ds, verbose=0))
-model.load_weights(PRETRAINED_WEIGHTS)
-print("test loss after loading: ", model.evaluate(test_ds, verbose=0))
+input_shape = (IMG_SIZE, IMG_SIZE, 1)
+inputs = keras.Input(shape=input_shape)
+x = AutoregressiveModel(n_resnet=N_RESNET, n_filters=N_FILTERS, n_block=N_BLOCK, n_output=N_OUTPUT)(inputs)
+x = keras.layers.Conv2D(1, 1)(x)
+out = keras.layers.Activation("sigmoid")(x)
+pixel_cnn = keras.Model(inputs, out)
+pixel_cnn.compile(optimizer="adam", loss="binary_crossentropy")
 
-history = train(model, train_ds, val_ds, epochs=10)
-test_bce = evaluate_bce(model, test_ds)
-print("test BCE after training:", test_bce)
-generated = generate_images(model, n_images=10, seed=0)
+# %% [markdown]
+# ### Loading the pretrained weights
+#
+# Evaluate the test loss, load the weights, evaluate again: the loss must fall.
 
-# %% tags=["report", "answer-P-C9", "answer-P-C11", "answer-Q6"]
+# %% tags=["train", "item-C8"]
+### [C8: Load the pretrained weights]
+# BEGIN SOLUTION
+# SKELETON: # Evaluate pixel_cnn on test_ds, load PRETRAINED_WEIGHTS into it, evaluate it again.
+print("test BCE before loading:", pixel_cnn.evaluate(test_ds, verbose=0))
+pixel_cnn.load_weights(PRETRAINED_WEIGHTS)
+print("test BCE after loading: ", pixel_cnn.evaluate(test_ds, verbose=0))
+# END SOLUTION
+
+# %% [markdown]
+# ## 4.4 Evaluation
+# ### Generation: pixel by pixel in raster order, uniform noise, threshold
+
+# %% tags=["train", "item-C9"]
+### [C9: Qualitative Evaluation]
+# BEGIN SOLUTION
+# SKELETON: # Fill `pixels`, an array (10, 32, 32, 1) of zeros, pixel by pixel in raster order: the model's
+# SKELETON: # probability p of the pixel, uniform noise u, the pixel is 1 where u < p.
+n_images = 10
+pixels = np.zeros((n_images, IMG_SIZE, IMG_SIZE, 1), dtype=np.float32)
+for row in range(IMG_SIZE):
+    for col in range(IMG_SIZE):
+        p = pixel_cnn.predict(pixels, verbose=0)[:, row, col, 0]
+        u = np.random.uniform(size=n_images)
+        pixels[:, row, col, 0] = (u < p).astype(np.float32)   # 1 with probability p
+# END SOLUTION
+
+# %% tags=["report", "answer-P-C9", "answer-Q6"]
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(1, 2, figsize=(12, 3))
-axes[0].plot(history.history["loss"], label="train")
-axes[0].plot(history.history["val_loss"], label="val")
-axes[0].set_xlabel("epoch"); axes[0].set_ylabel("BCE"); axes[0].legend()
-axes[1].imshow(np.concatenate(list(generated[..., 0]), axis=1), cmap="gray")
-axes[1].set_axis_off(); axes[1].set_title("generated")
+plt.figure(figsize=(12, 2))
+plt.imshow(np.concatenate(list(pixels[..., 0]), axis=1), cmap="gray")
+plt.axis("off")
+plt.show()
+
+# %% [markdown]
+# ### The test binary cross-entropy
+
+# %% tags=["train", "item-C10", "answer-Q7"]
+### [C10: Quantitative Evaluation]
+# BEGIN SOLUTION
+# SKELETON: # The mean binary cross-entropy of pixel_cnn over every pixel of test_ds: print it.
+bce = keras.losses.BinaryCrossentropy()          # the mean over the pixels of a batch
+total, n_seen = 0.0, 0
+for k in range(len(test_ds)):
+    x_batch, y_batch = test_ds[k]
+    total += float(bce(y_batch, pixel_cnn(x_batch, training=False))) * len(x_batch)
+    n_seen += len(x_batch)
+test_bce = total / n_seen
+print("test BCE:", test_bce)
+# END SOLUTION
+
+# %% [markdown]
+# ## 4.5 Rundown: training after loading the pretrained weights
+
+# %% tags=["train", "item-C11", "answer-P-C11"]
+### [C11: Model training and log reporting]
+# BEGIN SOLUTION
+# SKELETON: # Compile pixel_cnn with Adam (the settings of section 4.5), fit it on train_ds for 10 epochs
+# SKELETON: # with val_ds as validation data; keep the History as `history`.
+optimizer = keras.optimizers.Adam(learning_rate=1e-4, beta_1=0.95, beta_2=0.9995, epsilon=1e-6,
+                                  use_ema=True, ema_momentum=0.9995)
+pixel_cnn.compile(optimizer=optimizer, loss="binary_crossentropy")
+history = pixel_cnn.fit(train_ds, validation_data=val_ds, epochs=10, verbose=2)
+# END SOLUTION
+
+# %% tags=["report", "answer-P-C11"]
+plt.plot(history.history["loss"], label="train")
+plt.plot(history.history["val_loss"], label="validation")
+plt.xlabel("epoch")
+plt.ylabel("BCE")
+plt.legend()
 plt.show()

@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import cases, mutate, variants
+from inprocess import definitions
 
 from grader import assignment, names
 from grader.probe import workspace_modules
 from grader.probe.context import Context
-from grader.probe.runner import load_reference
 from grader.submission import find_entry
 
 torch.set_num_threads(1)     # CPU seconds per run, comparable on a shared machine
@@ -58,10 +58,10 @@ def _package(path: Path, graded: list[str]) -> dict:
 def load(a, path: Path | None = None, text: str | None = None) -> dict:
     """The namespace a submission defines (definitions mode)."""
     if text is not None:
-        return load_reference(text, a.reference_path.suffix)
+        return definitions(text, a.reference_path.suffix)
     if path.is_dir() or path.suffix == ".zip":
         return _package(path, list(a.names) + ["ANSWERS"])
-    return load_reference(path.read_text(), path.suffix)
+    return definitions(path.read_text(), path.suffix)
 
 
 def candidates(slug: str, extra: dict | None = None) -> dict[str, tuple[str, dict]]:

@@ -2,7 +2,8 @@
 
 Fast: the judges of the toml on hand-built measurements (C9's generation, C11's training run),
 the probe model of C9 against its specification, the matches kinds the data-set checks use, and
-the `own` mechanism (the reference's model built from the student's parts) in-process.
+stood-in parts (the student's model built from the reference's parts, compared with the
+reference's run) in-process.
 Slow (the session's graded batch): what the feedback and the review column say."""
 import importlib.util
 
@@ -58,8 +59,8 @@ def _generate(n, seed, order="raster", rule="noise", blank=False):
 
 def _observation(images, again):
     probs = np.stack([[_probability(img.reshape(-1), k) for k in range(SIZE * SIZE)] for img in images])
-    return {"shape": list(images.shape), "images": images.astype(np.float32), "again": again.astype(np.float32),
-            "probs": probs.reshape(images.shape).astype(np.float32)}
+    return {"shape": list(images.shape), "count": len(images), "images": images.astype(np.float32),
+            "again": again.astype(np.float32), "probs": probs.reshape(images.shape).astype(np.float32)}
 
 
 def _c9(got) -> dict:
@@ -77,7 +78,7 @@ def test_generation_judge_separates_the_rules():
     assert _c9(hard)["noise and threshold"] == 0          # degenerate: no statistical credit
     unseeded = _observation(_generate(4, 7), _generate(4, 8))
     assert _c9(unseeded)["images and seed"] < 1 and _c9(unseeded)["noise and threshold"] == 1
-    nothing = {"shape": [4, 32, 32]}                      # wrong shape: nothing else measured
+    nothing = {"shape": [4, 32, 32], "count": 4}          # wrong shape: nothing else measured
     assert set(_c9(nothing).values()) == {0.0}
 
 
@@ -134,15 +135,16 @@ def test_one_of_and_contains():
     assert v.fraction == 0 and "0.5" in v.message and "keras.PyDataset" in v.message
 
 
-# ---- `own`: the reference's model built from the student's parts (in-process) ------------------------
+# ---- stood-in parts: the student's model built from the reference's parts (in-process) ---------------
 
-@pytest.mark.parametrize("item,check", [("C6", "values"), ("C7", "causality"), ("C7", "values")])
-def test_own_parts_cost_once(item, check):
+@pytest.mark.parametrize("item,check", [("C6", "values"), ("C6", "residual and gate"), ("C7", "causality"),
+                                        ("C7", "values")])
+def test_stood_in_parts_cost_once(item, check):
     """A DownRightMovedConv2d that pads on the right is C3's bug: GatedResnet's and
-    AutoregressiveModel's checks compare with the reference's model built from that same layer
-    (`own`) and pass; against the reference's own model (without `own`) they fail."""
+    AutoregressiveModel's checks stand the reference's parts in and compare with the reference's
+    own run, so they pass; with the student's own parts they fail."""
     pytest.importorskip("keras")
-    from grader.probe.runner import load_reference, run_probe
+    import inprocess
 
     a = assignment.get(SLUG)
     text = a.reference_path.read_text()
@@ -150,21 +152,17 @@ def test_own_parts_cost_once(item, check):
                        "x = ops.pad(x, [[0, 0], [fh - 1, 0], [0, fw - 1], [0, 0]])")
     assert bug != text
     c = _checks(item)[check]
-    reference = {"text": text, "suffix": ".py"}
+    ref_ns, bug_ns = inprocess.definitions(text, ".py"), inprocess.definitions(bug, ".py")
 
-    def observe(ns, o):
-        plan = {"framework": "keras", "data_dir": str(a.directory / "data"), "helpers_path": str(a.helpers_path),
-                "seed": 0, "names": list(a.names), "contract": {},
-                "probes": {"p": {"kind": c.kind, "observe": o.model_dump(mode="json"), "seed": 0}}}
-        res = run_probe(ns, ns, plan, "p", reference=reference)
-        assert "value" in res and not res["stood_in"], res
-        return res["value"]
+    def verdict(o):
+        want = inprocess.observe(a, c.kind, o, ref_ns)
+        got = inprocess.observe(a, c.kind, o, bug_ns, expected=want)
+        assert "value" in got and "value" in want, (got.get("error"), want.get("error"))
+        return c.module.judge(o, c.judge, got["value"], want["value"]).fraction
 
-    ref_ns, bug_ns = load_reference(text, ".py"), load_reference(bug, ".py")
-    want = observe(ref_ns, c.observe)
-    assert c.module.judge(c.observe, c.judge, observe(bug_ns, c.observe), want).fraction == 1
-    alone = c.observe.model_copy(update={"own": []})
-    assert c.module.judge(alone, c.judge, observe(bug_ns, alone), observe(ref_ns, alone)).fraction == 0
+    assert c.observe.stand_in and verdict(c.observe) == 1
+    if check != "residual and gate":          # zero weights: a conv padding elsewhere still gives zeros
+        assert verdict(c.observe.model_copy(update={"stand_in": ()})) < 1
 
 
 # ---- the graded batch --------------------------------------------------------------------------------
@@ -196,3 +194,35 @@ def test_feedback_names_the_bug(tmp_path_factory):
     assert "every pixel of every image" in c10
     c7 = " ".join(c.message for c in b["ar-no-right-move"].item("C7").checks if not c.passed)
     assert "should be masked" in c7
+
+
+# ---- issue 18: the course's notebook -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_course_notebook_is_graded_from_its_marked_cells(tmp_path_factory):
+    """Variants in the course notebook's style (its names, C8-C11 in marked cells) earn every
+    point (test_assignments) with nothing in the review column but the alias; the unfilled
+    course notebook earns nothing, its given Conv2d is nobody's DownMovedConv2d (it earned 2
+    points of C4 before), and each unfinished class is in the review column with its cell."""
+    b = graded(SLUG, tmp_path_factory)
+    for name in ("course_colab_sequence", "course_local_model_in_c8"):
+        reasons = [r.reason for r in b[name].review]
+        assert reasons == ["name resolution: `CalligraphySequence` graded as `CalligraphyDataset` (an alias)"], reasons
+    r = b["course-notebook-unfilled.ipynb"]
+    assert r.auto_points == 0 and r.item("C4").points == 0
+    reasons = " | ".join(x.reason for x in r.review)
+    assert "Conv2d` graded as" not in reasons
+    assert "C4 was not graded in full (`DownMovedConv2d` not found)" in reasons
+    assert "defines `DownMovedConv2d` but raised" in reasons
+    assert r.item("C4").status == "review" and r.item("C9").status == "graded"     # C9's cell holds no code
+
+
+@pytest.mark.slow
+def test_one_bug_in_each_items_cells_is_named(tmp_path_factory):
+    b = graded(SLUG, tmp_path_factory)
+    r = b["cells-one-bug-per-item"]
+    said = {i: " ".join(c.message for c in r.item(i).checks if not c.passed) for i in ("C8", "C9", "C10", "C11")}
+    assert "did not lower the test loss" in said["C8"]
+    assert "where p = 0.25" in said["C9"] or "where p = 0.75" in said["C9"]
+    assert "every pixel of every image" in said["C10"]
+    assert "beta_1" in said["C11"]

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import inprocess
 from conftest import ROOT, graded
 from torch import nn
 
@@ -15,7 +16,6 @@ from grader import assignment
 from grader.checks import equivalence
 from grader.expressions import evaluate
 from grader.frameworks import torch as fw
-from grader.probe.context import Context
 
 SLUG = "colourization-cifar10"
 REF_DIR = ROOT / "reference" / SLUG
@@ -100,11 +100,10 @@ class RenamedUNet(nn.Module):
         return self.e(torch.cat([x, o4], 1))
 
 
-def ctx(student, o):
-    """The real probe Context over a namespace holding the student's UNet; the reference's is S.UNet."""
-    c = Context({"UNet": student}, {"framework": "torch", "data_dir": "."}, o, lambda: {"UNet": S.UNet})
-    c.any_reference = True     # as the runner sets it for kinds that build the reference's model
-    return c
+def pair(student, o):
+    """(the student's UNet's observation, the reference's S.UNet's), through the real runner:
+    the reference's run first (its weights recorded), the student's given those weights."""
+    return inprocess.pair("equivalence", o, {"UNet": student}, {"UNet": S.UNet})
 
 
 O = equivalence.Observe(target="UNet", init={"kernel": 3, "num_filters": 4, "num_colours": 5, "num_in_channels": 1},
@@ -115,14 +114,12 @@ J = equivalence.Judge()
 
 
 def test_equivalence_transfers_by_creation_order_and_accepts_either_cat_order():
-    want = equivalence.observe(ctx(S.UNet, O), O)
-    got = equivalence.observe(ctx(RenamedUNet, O), O)
+    got, want = pair(RenamedUNet, O)
     assert equivalence.judge(O, J, want, want).fraction == 1.0
     assert equivalence.judge(O, J, got, want).fraction == 1.0
     # without the permutations the swapped cats compute something else
     plain = O.model_copy(update={"permutations": []})
-    assert equivalence.judge(plain, J, equivalence.observe(ctx(RenamedUNet, plain), plain),
-                             equivalence.observe(ctx(S.UNet, plain), plain)).fraction == 0.0
+    assert equivalence.judge(plain, J, *pair(RenamedUNet, plain)).fraction == 0.0
 
 
 def test_counts_written_out_layer_by_layer_are_accepted():

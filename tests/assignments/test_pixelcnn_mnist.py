@@ -50,3 +50,18 @@ def test_every_probe_has_a_time_cap_and_none_needs_n_layers():
         assert p["observe"].timeout_s, f"probe {key} has no timeout_s"
         assert p["observe"].timeout_s <= a.budget.probe_timeout_s, key
         assert "n_layers" not in p["observe"].needs, key
+
+
+@pytest.mark.slow
+def test_question_3_in_cells_and_a_flag_for_question_2(tmp_path_factory):
+    """Tutorial-style variants (issue 18): NonCausalPixelCNN is PixelCNN with its flag turned,
+    and question 3 is graded from the cells under its headings (comment headings in a script):
+    every point (test_assignments), the flag said in the review column, no item in review."""
+    b = graded(SLUG, tmp_path_factory)
+    for name, flag in (("tutorial_flag_q3_headings", "causal=False"), ("tutorial_flag_q3_comment_cells", "see_current=True")):
+        r = b[name]
+        assert f"`PixelCNN({flag})` graded as `NonCausalPixelCNN`" in " ".join(x.reason for x in r.review)
+        assert all(i.status == "graded" for i in r.items if i.kind == "auto"), [(i.id, i.status) for i in r.items]
+    r = b["cells-one-bug-per-item"]
+    assert "negative" in _failing(b, "cells-one-bug-per-item") or "sums to" in _failing(b, "cells-one-bug-per-item")
+    assert "rows 0..13" in " ".join(c.message for c in r.item("3f").checks)

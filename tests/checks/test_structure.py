@@ -3,6 +3,7 @@ transfer, through the real probe Context, in-process (no kernel)."""
 import importlib.util
 import sys
 
+import inprocess
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,7 +12,6 @@ from torch import nn
 
 from grader import config
 from grader.checks import Malformed, equivalence, structure
-from grader.probe.context import Context
 
 sys.path.insert(0, str(ROOT / "reference" / "colourization-cifar10"))
 from solution_loader import load_solution  # noqa: E402
@@ -23,13 +23,9 @@ _spec.loader.exec_module(D)
 
 
 def run(kind, o, student, reference, framework="torch"):
-    """observe() for the student's and the reference's definitions (as the pipeline runs both)."""
-    out = []
-    for defs in (student, reference):
-        ctx = Context(dict(defs), {"framework": framework, "data_dir": "."}, o, lambda: dict(reference))
-        ctx.any_reference = getattr(kind, "USES_REFERENCE", False)
-        out.append(kind.observe(ctx, o))
-    return out
+    """observe() for the student's and the reference's definitions (as the pipeline runs both:
+    the reference's run first, whose recorded weights the grader pairs the student's model with)."""
+    return inprocess.pair(kind.KIND, o, student, reference, framework)
 
 
 def judged(o, j, student, reference):
@@ -224,10 +220,10 @@ def test_equivalence_pairs_weights_as_the_ops_run_and_tries_both_cat_orders():
                                           {"weight": "finalconv.weight", "splits": [5, 1]}])
     got, want = run(equivalence, o, {"UNet": UNetBackwards}, {"UNet": S.UNet})
     assert equivalence.judge(o, equivalence.Judge(), got, want).fraction == 1.0
-    # by name, else by creation order, the same student cannot be paired
+    # by name, else by creation order, the same student cannot be paired (the grader says why)
     by_name = o.model_copy(update={"transfer": "name"})
-    with pytest.raises(ValueError, match="cannot pair"):
-        run(equivalence, by_name, {"UNet": UNetBackwards}, {"UNet": S.UNet})
+    got, _ = run(equivalence, by_name, {"UNet": UNetBackwards}, {"UNet": S.UNet})
+    assert "cannot pair" in got["error"]["message"]
 
 
 def test_keras_equivalence_through_the_context():

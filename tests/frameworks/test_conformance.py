@@ -76,7 +76,8 @@ def test_the_same_model_gives_the_same_answers(name):
     ys = fw.to_numpy(out).reshape(5, 6)
     assert np.allclose(ys[:, 1:], xs[:, :-1]) and np.allclose(ys[:, 0], 0)
     assert np.allclose(fw.predict(model, fw.to_numpy(x)).reshape(5, 6), ys)
-    assert fw.param_count(model) == 2 and fw.param_count(model, types=["Conv2d", "Conv2D"]) == 2
+    assert fw.param_count(model, [x]) == 2 and fw.param_count(model, [x], types=["conv2d"]) == 2
+    assert fw.param_count(model, [x], types=["linear"]) == 0 and fw.param_count(model, [x], by="gradient") == 2
     assert [l["type"].lower() for l in fw.layers(model)] == ["conv2d"]
     # dependence: output (h, w) depends on input (h, w - 1) only, by gradients and by perturbation
     positions = [(2, 3), (4, 0)]

@@ -26,8 +26,8 @@ def test_build_forward_hooks_shapes_and_counts():
     out, seen = fw.forward_with_hooks(m, [x], ["first", "items.1", "missing"])
     assert fw.shape_of(out) == [2, 4]
     assert seen["first"] is not None and fw.shape_of(seen["items.1"]) == [2, 4] and seen["missing"] is None
-    assert fw.param_count(m) == (5 * 4 + 4) + (4 * 4 + 4) + 4 * 4
-    assert fw.param_count(m, types=["Dense"]) == fw.param_count(m)
+    assert fw.param_count(m, [x]) == (5 * 4 + 4) + (4 * 4 + 4) + 4 * 4
+    assert fw.param_count(m, [x], types=["linear"]) == fw.param_count(m, [x])
     assert [l["type"] for l in fw.layers(m)] == ["Dense", "Dense", "Dense"]
     assert fw.layers(m)[2]["config"]["use_bias"] is False
     assert fw.submodule(m, "items.0") is m.items[0]
@@ -37,9 +37,25 @@ def test_build_forward_hooks_shapes_and_counts():
     assert "call" not in vars(m.first)
 
 
-def test_unbuilt_param_count_is_an_error():
-    with pytest.raises(ValueError):
-        fw.param_count(fw.build(Block))
+class Padded(Block):
+    """A block that also registers weights it never uses, in a layer named like a Dense."""
+
+    def __init__(self, units=3, **kw):
+        super().__init__(units, **kw)
+        self.unused = keras.layers.Dense(1000)
+
+    def build(self, shape):
+        self.unused.build((None, 50))
+        self.spare = self.add_weight(shape=(777,), initializer="zeros")
+
+
+def test_parameters_that_take_no_part_are_not_counted():
+    x = fw.example_input([2, 5])
+    honest, padded = fw.build(Block, {"units": 4}), fw.build(Padded, {"units": 4})
+    want = (5 * 4 + 4) + (4 * 4 + 4) + 4 * 4
+    assert fw.param_count(padded, [x]) == fw.param_count(honest, [x]) == want
+    assert fw.param_count(padded, [x], by="gradient") == want
+    assert len(padded.trainable_weights) > len(honest.trainable_weights)
 
 
 def test_seed_makes_initialisation_repeatable():

@@ -1,5 +1,7 @@
-"""Writes package_not_imported.zip (a variant): a zip whose notebook imports nothing of the
-student's package; the grader must find Encoder, Decoder and ANSWERS in the package's modules.
+"""Writes two variants: package_not_imported.zip, a zip whose notebook imports nothing of the
+student's package (the grader must find Encoder, Decoder and ANSWERS in the package's modules);
+and package_self_imports.zip, a package alone whose modules import each other by the
+package's own name (`from asgn6.config import Z_DIM`), its models.py the entry.
 
     .venv/bin/python tests/assignments/denoising-autoencoder/variants/_make_package_zip.py
 """
@@ -70,15 +72,35 @@ def notebook() -> str:
     return nbformat.writes(nb)
 
 
-def main() -> None:
-    out = Path(__file__).resolve().parent / "package_not_imported.zip"
+SELF_IMPORTING = {
+    "asgn6/__init__.py": '"""Assignment 6: run `python -m asgn6.models`."""\n',
+    "asgn6/config.py": "Z_DIM = 64\nIMG_SIZE = 64\n",
+    "asgn6/encoder.py": FILES["u1234567_asgn6/mypkg/encoder.py"].replace(
+        "import torch.nn as nn\n", "import torch.nn as nn\n\nfrom asgn6.config import IMG_SIZE, Z_DIM\n").replace(
+        "z_dim: int = 64, img_size: int = 64", "z_dim: int = Z_DIM, img_size: int = IMG_SIZE"),
+    "asgn6/decoder.py": FILES["u1234567_asgn6/mypkg/decoder.py"].replace(
+        "import torch.nn.functional as F\n", "import torch.nn.functional as F\n\nfrom asgn6.config import IMG_SIZE, Z_DIM\n").replace(
+        "z_dim: int = 64, img_size: int = 64", "z_dim: int = Z_DIM, img_size: int = IMG_SIZE"),
+    "asgn6/answers.py": FILES["u1234567_asgn6/mypkg/answers.py"],
+    "asgn6/models.py": "from asgn6.answers import ANSWERS\nfrom asgn6.decoder import Decoder\nfrom asgn6.encoder import Encoder\n"
+                       "\n__all__ = [\"ANSWERS\", \"Decoder\", \"Encoder\"]\n",
+}
+
+
+def _zip(files: dict, out: Path) -> None:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, text in {**FILES, "u1234567_asgn6/report.ipynb": notebook()}.items():
+        for name, text in files.items():
             info = zipfile.ZipInfo(name, date_time=(2018, 10, 28, 23, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, text)
     out.write_bytes(buf.getvalue())
+
+
+def main() -> None:
+    here = Path(__file__).resolve().parent
+    _zip({**FILES, "u1234567_asgn6/report.ipynb": notebook()}, here / "package_not_imported.zip")
+    _zip(SELF_IMPORTING, here / "package_self_imports.zip")
 
 
 if __name__ == "__main__":
