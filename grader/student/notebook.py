@@ -14,6 +14,7 @@ import ctypes
 import gc
 import html
 import os
+import re
 import tempfile
 import threading
 import time
@@ -88,11 +89,40 @@ def _where(ns: dict) -> Where:
     return _state["where"]
 
 
+_RESET = re.compile(r"^\s*%reset\b|run_line_magic\(['\"]reset['\"]", re.M)
+
+
+def _cells(ns: dict):
+    """The notebook being checked, for the items answered by cells (inline answers): the saved
+    file Jupyter names in `__session__` where there is one, else the code this kernel ran since
+    its namespace was last reset (IPython's history: Colab, or a notebook never saved)."""
+    import nbformat
+    path = ns.get("__session__")
+    if isinstance(path, str) and path.endswith(".ipynb") and os.path.isfile(path):
+        try:
+            return nbformat.read(path, as_version=4)
+        except Exception:                       # unreadable or mid-save: the history below
+            pass
+    ran = [c for c in ns.get("In", []) if isinstance(c, str) and c.strip()]
+    resets = [i for i, c in enumerate(ran) if _RESET.search(c)]
+    ran = ran[resets[-1] + 1:] if resets else ran
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ran if "grader.check" not in c]
+    return nb
+
+
+@dataclass
+class _Submitted:
+    notebook: object
+    entry: str = "notebook.ipynb"
+
+
 @dataclass
 class _Here:
     """What probe.plan asks of a kernel session, for this process: paths are what they are."""
     files: Path
     cwd: Path
+    sub: _Submitted = field(default_factory=lambda: _Submitted(None))
 
     @property
     def policy(self):
@@ -139,7 +169,8 @@ def observe(where: Where, ns: dict, keys: list[str], workspace: Path) -> dict[st
     with tempfile.TemporaryDirectory() as empty:
         # the submission's own modules: the workspace's, inside the bundle; outside it (Colab's
         # /content, a mounted drive below it) only the files beside the notebook
-        plan = probe.plan(a, _Here(workspace, workspace if inside else Path(empty)), 0, {"public"})
+        plan = probe.plan(a, _Here(workspace, workspace if inside else Path(empty), _Submitted(_cells(ns))), 0,
+                          {"public"})
     if not inside:
         plan["modules"] = sorted(p.stem for p in workspace.glob("*.py") if p.stem.isidentifier())
     # never the bundle's own helpers (probes.py, a data loader), where the notebook sits beside them
