@@ -97,15 +97,18 @@ def _mutant(slug: str, b) -> str:
     raise AssertionError(f"{slug}: no mutant loses a public check")
 
 
-def _submission_cells(path: Path, a, work: Path) -> tuple[Path, list[str]]:
-    """The submission's files copied under `work`, and the code `grade` runs of it (definitions mode)."""
+def _submission_cells(path: Path, a, work: Path) -> tuple[Path, list[str], Path]:
+    """The submission's files copied under `work`, the code `grade` runs of it (definitions
+    mode), and the notebook saved as Jupyter keeps it (the cells that answer items inline)."""
     sub = submission.load(path, a.entry)
     assert sub.ok, sub.reason
     shutil.copytree(sub.files, work)
     cwd = work / sub.workspace.relative_to(sub.files)
     code = [p.source for p in cells.plan(sub.notebook, "definitions") if p.source]
+    saved = work.parent / f"{work.name}.ipynb"
+    nbformat.write(sub.notebook, saved)
     shutil.rmtree(sub.root)
-    return cwd, code
+    return cwd, code, saved
 
 
 def _kernel(venv: Path, folder: Path):
@@ -139,12 +142,13 @@ def notebook_of(slug: str, subs: dict[str, Path], lost: tuple[str, str], bundle_
         "'heavy': sorted(m for m in ('torch', 'tensorflow') if m in sys.modules)}))"))
     at: dict[str, int] = {}
     for name, path in subs.items():
-        cwd, code = _submission_cells(path, a, work / name)
+        cwd, code, saved = _submission_cells(path, a, work / name)
         nb.cells.append(nbformat.v4.new_markdown_cell(f"## {name}"))
+        # __session__: the notebook's file, as ipykernel names it under a Jupyter server
         nb.cells.append(nbformat.v4.new_code_cell(
             f"%reset -f\nimport os, sys\nfor _m in [m for m, v in list(sys.modules.items()) if "
             f"str(getattr(v, '__file__', None) or '').startswith({str(work)!r})]:\n    del sys.modules[_m]\n"
-            f"os.chdir({str(cwd)!r})"))
+            f"os.chdir({str(cwd)!r})\n__session__ = {str(saved)!r}"))
         nb.cells += [nbformat.v4.new_code_cell(c) for c in code]
         at[name] = len(nb.cells)
         call = f"grader.check({lost[1]!r})" if name == lost[0] else "grader.check_all()"
