@@ -150,8 +150,12 @@ def filter_source(source: str) -> tuple[str | None, str]:
     return "\n".join(kept), (f"{dropped} top-level statement(s) skipped" if dropped else "")
 
 
-def definitions_of(source: str) -> str | None:
-    """A cell's imports, functions and classes only (None when it has none)."""
+def definitions_of(source: str, bound: set[str] | frozenset = frozenset()) -> str | None:
+    """A cell's imports, functions and classes only (None when it has none). An import of a
+    name in `bound` (what earlier cells bound at top level) is left out: run in order, the
+    notebook's earlier code had used the earlier binding (a late `from IPython.display import
+    Image` must not replace PIL's `Image` that a data set class uses); the cell's own run, as
+    the item's function, still imports it in its copy of the namespace."""
     try:
         code = _transform(source)
         tree = parse(code)
@@ -161,10 +165,34 @@ def definitions_of(source: str) -> str | None:
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     kept = []
     for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)) and bound:
+            names = [a for a in stmt.names if (a.asname or a.name.split(".")[0]) not in bound]
+            if len(names) < len(stmt.names):
+                if names:
+                    kept.append(_guard_imports(ast.unparse(type(stmt)(**{**vars(stmt), "names": names})), stmt))
+                continue
         if isinstance(stmt, keep):
             start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
             kept.append(_guard_imports("\n".join(lines[start - 1: stmt.end_lineno]), stmt))
     return "\n".join(kept) or None
+
+
+def bound_names(source: str) -> set[str]:
+    """The names a cell binds at top level (imports, definitions, assignments)."""
+    try:
+        tree = parse(_transform(source))
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            out.update(a.asname or a.name.split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(stmt.name)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            out.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return out
 
 
 def plan(nb, mode: str = "definitions", lean: set[int] | frozenset = frozenset()) -> list[CellPlan]:
@@ -174,13 +202,13 @@ def plan(nb, mode: str = "definitions", lean: set[int] | frozenset = frozenset()
     if mode == "full":
         return [CellPlan(i, c.source) for i, c in code_cells]
     tagged = any(SKIP_TAGS & set(c.metadata.get("tags", [])) for _, c in code_cells)
-    out = []
+    out, bound = [], set()
     for i, c in code_cells:
         tags = SKIP_TAGS & set(c.metadata.get("tags", []))
         if tags:
             out.append(CellPlan(i, None, f"tagged {', '.join(sorted(tags))}"))
         elif i in lean:
-            src = definitions_of(c.source)
+            src = definitions_of(c.source, bound)
             out.append(CellPlan(i, src, "answers an item: graded by running it as the item's function"
                                 + ("" if src else "; no definitions")))
         elif tagged:
@@ -192,4 +220,5 @@ def plan(nb, mode: str = "definitions", lean: set[int] | frozenset = frozenset()
         else:
             src, note = filter_source(c.source)
             out.append(CellPlan(i, src, note))
+        bound |= bound_names(c.source)
     return out

@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell as code
 from nbformat.v4 import new_markdown_cell as md
 from nbformat.v4 import new_notebook
 
-from grader import assignment, gaps, inline
+from grader import assignment, cells, gaps, inline
 from grader.checks import formula
 from grader.config import ConfigError, parse
 from grader.probe import lifted
@@ -287,3 +287,15 @@ def test_a_function_is_the_cells_only_when_the_grader_made_it():
     ctx = Context(ns, plan, kind.Observe.model_validate({"fn": "generation"}), pinned=pinned)
     assert ctx.inline("generate_images") is None and ctx.inline("evaluate_bce") is entry
     assert ctx.inline("make_optimizer") is None
+
+
+def test_a_late_import_in_an_answering_cell_leaves_the_earlier_binding():
+    """A course notebook imports PIL's Image for its data set, then IPython's Image in the C9
+    cell: run in order, the data set had used PIL's. At top level the answering cell keeps its
+    other imports and definitions, not the rebinding (its own run as C9 still imports it)."""
+    nb = new_notebook(cells=[code("from PIL import Image\nimport numpy as np"),
+                             code("### [C9: Qualitative Evaluation]\nfrom IPython.display import Image, display\n"
+                                  "import math\nfor i in range(3):\n    pass\ndef show(x):\n    return display(x)")])
+    top = cells.plan(nb, "definitions", lean={1})[1].source
+    assert "import display" in top and "import math" in top and "def show" in top
+    assert "Image" not in top and "for i" not in top

@@ -236,6 +236,8 @@ class _FastGeneration:
         return _generation_probs(_np(x))
 
     predict_on_batch = predict
+    # what a generation loop reads off a Keras model to size its canvas
+    input_shape = output_shape = (None, SIZE, SIZE, 1)
 
 
 def generation(ctx, n_images=4, seed=7):
@@ -322,7 +324,9 @@ def pretrained(ctx, n=2):
             model = small_model(ctx, n_filters=64, n_resnet=6, n_block=6, n_output=10)
             model.compile(loss="binary_crossentropy")
             # a plain evaluate (the cells call it twice; Keras's would trace the whole model first)
-            object.__setattr__(model, "evaluate", lambda data, *a, **k: _eager_bce(model, data))
+            # (data positional or by Keras's own keyword, `x=`)
+            object.__setattr__(model, "evaluate",
+                               lambda *a, **k: _eager_bce(model, a[0] if a else k.get("x", k.get("data"))))
         else:       # the cells build their own: "before" is a fresh model of the same family
             model = small_model(ctx)
         before = _probs(model, x)
