@@ -185,10 +185,19 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
         console.print("[yellow]no sandbox here (bwrap or user namespaces are missing): your notebook runs as your "
                       "own user, with time and memory limits only. That is fine for your own code.[/yellow]")
     opts = dataclasses.replace(_opts(device, mode, aliases=alias), visibility=("public",))
+    import shutil
     import tempfile
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
+        beside = sorted(p for p in Path(path).parent.glob("*.py")) if Path(path).suffix == ".ipynb" else []
+        if beside:          # the notebook imports the modules beside it (models.py): checked together
+            mine = Path(tmp) / "submission" / Path(path).stem
+            mine.mkdir(parents=True)
+            for p in [Path(path), *beside]:
+                shutil.copy2(p, mine / p.name)
+            path = mine
         try:
-            r = batch.run([path], a, Path(tmp), opts, resume=False, expand_dirs=False)[0]
+            (Path(tmp) / "out").mkdir()
+            r = batch.run([path], a, Path(tmp) / "out", opts, resume=False, expand_dirs=False)[0]
         except expectations.ReferenceFailed as e:
             console.print(f"[red]{e}[/red]")
             raise typer.Exit(2)

@@ -105,3 +105,21 @@ def test_a_failing_reference_stops_the_batch_with_its_reason_and_grades_nothing(
     with pytest.raises(expectations.ReferenceFailed, match="failed its own probes"):
         batch.run([subs], assignment.get(SLUG), tmp_path / "out", pipeline.Options(device="cpu"), jobs=2)
     assert not list((tmp_path / "out").glob("*/result.json"))
+
+
+@pytest.mark.slow
+def test_check_of_a_notebook_takes_the_modules_beside_it(tmp_path):
+    """As the bundle README says: `grader check my.ipynb` in a folder where models.py sits
+    beside the notebook (denoising's layout) checks them together: the public items earn what
+    the reference earns, not 'Encoder is not defined'."""
+    a = assignment.get(SLUG)
+    work = tmp_path / "mywork"
+    shutil.copytree(a.skeleton_path, work)
+    shutil.copy(a.reference_path, work / "models.py")
+    run = subprocess.run([GRADER, "check", str(next(work.glob("*.ipynb"))), "--device", "cpu"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    flat = re.sub(r"[\s│┃]+", " ", run.stdout)
+    assert "not defined" not in flat, flat
+    public = [it.id for it in a.items if any(c.visibility == "public" for c in it.checks)]
+    assert public and all(re.search(rf" {i} ([\d.]+) / \1 ", flat) for i in public), flat   # full public points
