@@ -127,7 +127,13 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
                     if prepared is not None and prepared.session is not None:
                         prepared.session.close()
                     continue
-                done(i, grade_one(paths[i], labels[i], assignment, values, job, out, fp, prepared, late[i]))
+                try:
+                    result = grade_one(paths[i], labels[i], assignment, values, job, out, fp, prepared, late[i])
+                except Exception as e:  # noqa: BLE001 - writing the result failed: it is kept, as the grader's error
+                    traceback.print_exc()
+                    result = pipeline.crashed(paths[i], assignment, job, e)
+                    result.submission = labels[i]
+                done(i, result)
             finally:
                 slots.put(slot)
                 if gpu is not None:

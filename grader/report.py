@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -164,12 +165,21 @@ KEY_FILE = ".grader-key"
 
 
 def _key(out: Path) -> bytes:
-    """The batch folder's signing key (made once, readable by the grader only)."""
+    """The batch folder's signing key (made once, readable by the grader only). Jobs that
+    finish together race to make it: each writes a whole key to a file of its own and links it
+    into place, so the key appears complete or not at all, and the first link wins."""
     path = out / KEY_FILE
     if not path.is_file():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(32))
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=".grader-key-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(os.urandom(32))
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+        finally:
+            os.unlink(tmp)
     return path.read_bytes()
 
 

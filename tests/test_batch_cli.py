@@ -123,3 +123,25 @@ def test_check_of_a_notebook_takes_the_modules_beside_it(tmp_path):
     assert "not defined" not in flat, flat
     public = [it.id for it in a.items if any(c.visibility == "public" for c in it.checks)]
     assert public and all(re.search(rf" {i} ([\d.]+) / \1 ", flat) for i in public), flat   # full public points
+
+
+def test_jobs_that_finish_together_sign_with_one_whole_key(tmp_path):
+    """The first results of a batch (unreadable submissions, graded at once) are signed by
+    several jobs at the same moment: every one gets the same complete key, none fails (a
+    FileExistsError there once lost a result)."""
+    import threading
+    keys, errors, start = [], [], threading.Barrier(16)
+
+    def sign():
+        start.wait()
+        try:
+            keys.append(report._key(tmp_path))
+        except Exception as e:  # noqa: BLE001 - the test's point
+            errors.append(e)
+    threads = [threading.Thread(target=sign) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(keys) == 16 and len(set(keys)) == 1 and len(keys[0]) == 32
+    assert [p.name for p in tmp_path.iterdir()] == [report.KEY_FILE]
