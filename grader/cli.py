@@ -188,11 +188,11 @@ def check(path: Path, slug: Optional[str] = typer.Option(None, "--assignment", "
     import shutil
     import tempfile
     with tempfile.TemporaryDirectory(prefix="grader-check-") as tmp:
-        beside = sorted(p for p in Path(path).parent.glob("*.py")) if Path(path).suffix == ".ipynb" else []
-        if beside:          # the notebook imports the modules beside it (models.py): checked together
+        modules = detect.beside(path)
+        if modules:          # the notebook imports the modules beside it (models.py): checked together
             mine = Path(tmp) / "submission" / Path(path).stem
             mine.mkdir(parents=True)
-            for p in [Path(path), *beside]:
+            for p in [Path(path), *modules]:
                 shutil.copy2(p, mine / p.name)
             path = mine
         try:

@@ -22,6 +22,13 @@ def _text(path: Path) -> str:
         return ""
 
 
+def beside(path: Path) -> list[Path]:
+    """The modules a notebook imports from its own folder (models.py next to asgn6.ipynb): a
+    student's self-check takes them with it."""
+    path = Path(path)
+    return sorted(path.parent.glob("*.py")) if path.is_file() and path.suffix == ".ipynb" else []
+
+
 def detect(path: Path) -> str | None:
     """The only assignment there is (a student's bundle), else the one whose names the submission
     defines most, in the notebook or in the modules beside it (models.py next to asgn6.ipynb)."""
@@ -29,9 +36,7 @@ def detect(path: Path) -> str | None:
     if len(known) == 1:
         return next(iter(known))
     path = Path(path)
-    text = _text(path)
-    if path.is_file() and path.suffix == ".ipynb":
-        text += "\n".join(_text(p) for p in sorted(path.parent.glob("*.py")))
+    text = "\n".join(_text(p) for p in [path, *beside(path)])
     best, score = None, 0
     for a in known.values():
         hits = sum(1 for n in a.names if re.search(rf"\b(class|def)\s+{re.escape(n)}\b", text))
