@@ -220,5 +220,6 @@ def plan(nb, mode: str = "definitions", lean: set[int] | frozenset = frozenset()
         else:
             src, note = filter_source(c.source)
             out.append(CellPlan(i, src, note))
-        bound |= bound_names(c.source)
+        if lean:                                 # only cells that answer an item inline need it
+            bound |= bound_names(c.source)
     return out
