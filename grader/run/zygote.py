@@ -84,7 +84,10 @@ def serve(fd: int, modules: list[str]) -> None:
             importlib.import_module(m)
         except Exception:  # noqa: BLE001 - a module the kernel will import itself, or fail on
             pass
+    import gc
     import threading as _t
+    gc.collect()
+    gc.freeze()         # the framework's objects: no kernel's collection scans (or copies) them again
     sock = socket.socket(fileno=fd)
     if _t.active_count() != 1:      # a library started a thread: forking would copy a broken state
         sock.sendall(json.dumps({"error": f"{_t.active_count()} threads after the imports"}).encode() + b"\n")
