@@ -17,6 +17,7 @@ from . import cells, expectations, fingerprint, pipeline, report, totals
 from .config import Assignment
 from .result import Result, Status
 from .run import sandbox
+from .run import slots as slot_lease
 from .submission import sha256_of
 
 SUBMISSION_SUFFIXES = {".ipynb", ".py", ".zip"}
@@ -90,8 +91,10 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
     # a zygote costs about one cold kernel start: worth it once a slot grades more than one
     pool = pipeline.warm_pool(assignment, opts, Path(tempfile.mkdtemp(prefix="grader-slots-"))) \
         if len(todo) > jobs + 1 else None
+    # the jobs' slots (their sandbox uids), never those of a kernel running beside this batch
+    leased = slot_lease.take(jobs + 1)
     slots: queue.Queue[int] = queue.Queue()
-    for k in range(jobs + 1):
+    for k in leased:
         slots.put(k)
     ready: queue.Queue = queue.Queue(maxsize=1)
     finished = threading.Event()
@@ -151,6 +154,7 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
             pool.close()
         finished.set()
     producer.join()
+    slot_lease.give(leased)
 
 
 def gpu_queue(opts, jobs: int) -> "queue.Queue[str] | None":

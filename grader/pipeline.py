@@ -21,7 +21,7 @@ class Options:
     gpus: str = ""
     seed: int = 0
     threads: int = 0
-    slot: int = 0              # which of the running jobs (its sandbox uid)
+    slot: int | None = None    # the running job's sandbox slot (its uid); None: one is leased (run/slots.py)
     visibility: tuple[str, ...] = ("public", "hidden")   # which checks run (check: public only)
     aliases: dict = field(default_factory=dict)          # contract name -> the student's names (--alias)
 

@@ -27,7 +27,7 @@ from .. import cells as cellplan
 from ..probe.channel import Listener
 from ..result import CellRecord
 from ..submission import Submission
-from . import imports, kernel, output, sandbox, zygote
+from . import imports, kernel, output, sandbox, slots, zygote
 
 MAX_RESTARTS = 3
 INTERRUPT_GRACE_S = 5.0
@@ -68,9 +68,12 @@ class Session:
     """A live, armed kernel over one submission's workspace."""
 
     def __init__(self, sub: Submission, framework: str, cell_timeout: float, total_s: float, memory_mb: int,
-                 device: str = "cpu", gpus: str = "", threads: int = 0, read_only=(), slot: int = 0,
+                 device: str = "cpu", gpus: str = "", threads: int = 0, read_only=(), slot: int | None = None,
                  pool=None):
         self.sub = sub
+        # a batch passes the slot it leased for the job; a single kernel leases its own
+        self._leased = slots.take(1) if slot is None else []
+        slot = self._leased[0] if slot is None else slot
         self.pool = pool                     # a batch's zygotes (grader/zygote.py), or None
         self.zygote = None                   # the slot's zygote while the submission's files are in its workspace
         self.files, self.cwd = sub.files, sub.workspace      # where the submission's files are now (host paths)
@@ -145,7 +148,7 @@ class Session:
                 if self.zygote is None:
                     raise
                 slot = self.policy.slot
-                self.close()
+                self._shutdown()
                 self.pool.discard(slot)
                 self.watchdog = sandbox.Watchdog(self.policy.memory_mb, self.deadline, self.files)
                 self._launch()
@@ -224,7 +227,7 @@ class Session:
             self.channel.events = []
             self.channel.problem = ""
 
-    def close(self) -> None:
+    def _shutdown(self) -> None:
         self.watchdog.stop()
         if self.client is None:
             self._leave_slot()
@@ -246,6 +249,12 @@ class Session:
         self.client = None
         self._leave_slot()
 
+    def close(self) -> None:
+        """The kernel stops; the slot this session leased is free for another."""
+        self._shutdown()
+        slots.give(self._leased)
+        self._leased = []
+
     def ensure_alive(self) -> bool:
         """True when a kernel is there to run code, restarting a dead one if allowed."""
         return self.client is not None or self._restart()
@@ -260,7 +269,7 @@ class Session:
         return self._restart()
 
     def _restart(self) -> bool:
-        self.close()
+        self._shutdown()
         if self.restarts >= MAX_RESTARTS or time.monotonic() > self.deadline:
             return False
         self.restarts += 1
