@@ -205,8 +205,9 @@ def _generation_model():
       the row above): 0 or 1, so raster-order generation gives one fixed pattern and any other
       order (columns, rows at once, all at once from a blank image) another;
     - bottom half: 0.25 + 0.5 x_{k-1}: 1 with probability 0.25 or 0.75 (the noise rule).
-    Its predict (a generation loop may call it for every pixel) computes the same in numpy,
-    without Keras's per-call overhead."""
+    Called or asked to predict (a generation loop does either for every pixel), it computes the
+    same in numpy, without Keras's per-call machinery (7 ms a call: 15 s of a probe whose loop
+    calls `model(x, training=False)` 2,048 times); it is still the Keras model it was built as."""
     import keras
     from keras import ops
 
@@ -219,9 +220,15 @@ def _generation_model():
 
     inputs = keras.Input(shape=(SIZE, SIZE, 1))
     model = keras.Model(inputs, keras.layers.Lambda(f, output_shape=(SIZE, SIZE, 1))(inputs))
-    fast = (lambda x, *a, **k: _generation_probs(_np(x)))
-    object.__setattr__(model, "predict", fast)
-    object.__setattr__(model, "predict_on_batch", fast)
+    def predict(self, x, *args, **kwargs):
+        return _generation_probs(_np(x))
+
+    def call(self, x, *args, **kwargs):
+        return keras.ops.convert_to_tensor(_generation_probs(_np(x)))
+
+    # a subclass of the model's own class: a call goes through the class, never the instance
+    fast = type("GenerationModel", (type(model),), {"__call__": call, "predict": predict, "predict_on_batch": predict})
+    object.__setattr__(model, "__class__", fast)
     return model
 
 
