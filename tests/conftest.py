@@ -2,6 +2,7 @@
 alternatives, the attack suite's cases, variants, examples) are graded once per test session,
 in one batch per assignment (`graded(slug)`), and asserted on by many tests."""
 import os
+import threading
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,28 +79,85 @@ def write_mutants(slug: str, folder: Path) -> dict[str, Path]:
     return written
 
 
+_GUARD = threading.Lock()
+_LOCKS: dict[str, threading.Lock] = {}
+
+
 def graded(slug: str, tmp_path_factory) -> Batch:
-    if slug not in _BATCHES:
-        a = assignment.get(slug)
-        paths, names = [a.reference_path, a.skeleton_path], {"reference": a.reference_path.name,
-                                                             "skeleton": a.skeleton_path.name}
-        folder = tmp_path_factory.mktemp(f"{slug}-subs")
-        for name, p in write_mutants(slug, folder).items():
-            paths.append(p)
-            names[name] = p.name
-        import attacks  # here: it imports this module
-        for name, p in attacks.files(slug, folder).items():
-            paths.append(p)
-            names[f"attack:{name}"] = p.name
-        for p in variants(slug):
-            paths.append(p)
-            names[p.stem] = p.name
-        for name in cases(slug).get("examples", {}):
-            paths.append(a.directory / "examples" / name)
-        out = tmp_path_factory.mktemp(f"{slug}-out")
-        a, res = grade_all(slug, paths, out)
-        _BATCHES[slug] = Batch(a, res, out, names)
+    """The slug's session batch, graded once (by the first caller: a test, or the background
+    thread of a full run, which the test then waits for)."""
+    with _GUARD:
+        lock = _LOCKS.setdefault(slug, threading.Lock())
+    with lock:
+        if slug not in _BATCHES:
+            _BATCHES[slug] = _grade_batch(slug, tmp_path_factory)
     return _BATCHES[slug]
+
+
+def _grade_batch(slug: str, tmp_path_factory) -> Batch:
+    a = assignment.get(slug)
+    paths, names = [a.reference_path, a.skeleton_path], {"reference": a.reference_path.name,
+                                                         "skeleton": a.skeleton_path.name}
+    folder = tmp_path_factory.mktemp(f"{slug}-subs")
+    for name, p in write_mutants(slug, folder).items():
+        paths.append(p)
+        names[name] = p.name
+    import attacks  # here: it imports this module
+    for name, p in attacks.files(slug, folder).items():
+        paths.append(p)
+        names[f"attack:{name}"] = p.name
+    for p in variants(slug):
+        paths.append(p)
+        names[p.stem] = p.name
+    for name in cases(slug).get("examples", {}):
+        paths.append(a.directory / "examples" / name)
+    out = tmp_path_factory.mktemp(f"{slug}-out")
+    a, res = grade_all(slug, paths, out)
+    return Batch(a, res, out, names)
+
+
+# ---- a full run (GRADER_TEST_BACKGROUND=1, ci/test.sh): the session batches grade in the
+# background from the start, one after another, while the tests that do not read them run first
+# (kernels on their own leased slots, run/slots.py); the tests that read a batch come last and
+# find it graded, or wait for it. The CPU a test leaves idle (a kernel starting, a browser, a
+# subprocess) goes to the batches.
+
+def _reads_batches(item) -> bool:
+    path = str(item.fspath)
+    return "/tests/assignments/" in path or Path(path).name in BATCH_READERS
+
+
+BATCH_READERS = {"test_assignments.py", "test_attacks.py", "test_student.py", "test_similarity.py"}
+_BACKGROUND: list[threading.Thread] = []
+
+
+def _background(factory, order: list[str]) -> None:
+    for slug in order:
+        try:
+            graded(slug, factory)
+        except Exception:  # noqa: BLE001 - the test that reads this batch grades it again and fails there
+            import traceback
+            traceback.print_exc()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    if os.environ.get("GRADER_TEST_BACKGROUND") != "1" or not any(map(_reads_batches, items)):
+        return
+    items.sort(key=_reads_batches)          # stable: each group keeps its order
+    order = [getattr(it.module, "SLUG", "") for it in items if _reads_batches(it)]       # as the tests read them
+    order = list(dict.fromkeys([s for s in order if s in SLUGS] + SLUGS))
+    t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
+                         daemon=True)
+    _BACKGROUND.append(t)
+    t.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return                              # the sandboxes die with this process (bwrap's --die-with-parent)
+    for t in _BACKGROUND:                   # a batch no test read (-x stopped early) ends before the run does
+        t.join()
 
 
 @pytest.fixture(scope="session")
