@@ -223,11 +223,16 @@ def _generation_model():
     def predict(self, x, *args, **kwargs):
         return _generation_probs(_np(x))
 
+    base = type(model)
+
     def call(self, x, *args, **kwargs):
+        import tensorflow as tf
+        if isinstance(x, keras.KerasTensor) or not tf.executing_eagerly():     # traced (a tf.function's loop)
+            return base.__call__(self, x, *args, **kwargs)
         return keras.ops.convert_to_tensor(_generation_probs(_np(x)))
 
     # a subclass of the model's own class: a call goes through the class, never the instance
-    fast = type("GenerationModel", (type(model),), {"__call__": call, "predict": predict, "predict_on_batch": predict})
+    fast = type("GenerationModel", (base,), {"__call__": call, "predict": predict, "predict_on_batch": predict})
     object.__setattr__(model, "__class__", fast)
     return model
 
