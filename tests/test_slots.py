@@ -1,7 +1,6 @@
 """Kernels running at the same time never share a sandbox slot (their uid): not within one
 grader (a batch's jobs and the reference's run beside them), not across graders on one machine
 (run/slots.py)."""
-import os
 import shutil
 import signal
 import subprocess
@@ -13,41 +12,43 @@ from grader.run import execute, sandbox, slots
 HOLD = """
 import sys
 from grader.run import slots
-print(" ".join(map(str, slots.take(int(sys.argv[1])))), flush=True)
+print(" ".join(map(str, slots.take(int(sys.argv[1]), sys.argv[2]))), flush=True)
 sys.stdin.read()
 """
+# the tests lease from a folder of locks of their own: in a full run, the session batches lease
+# the machine's slots from this process at the same time
 
 
-def _holder(n: int, env: dict) -> tuple[subprocess.Popen, set[int]]:
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True, env=env)
+def _holder(n: int, where) -> tuple[subprocess.Popen, set[int]]:
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(n), str(where)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
     return p, {int(k) for k in p.stdout.readline().split()}
 
 
-def test_another_grader_on_the_machine_never_gets_a_held_slot(tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SLOTS", str(tmp_path / "locks"))
-    env = {**os.environ, "GRADER_SLOTS": str(tmp_path / "locks")}
-    mine = set(slots.take(2))
-    other, theirs = _holder(3, env)
+def test_another_grader_on_the_machine_never_gets_a_held_slot(tmp_path):
+    where = tmp_path / "locks"
+    first, theirs = _holder(3, where)
     try:
+        mine = set(slots.take(2, where))
         assert len(theirs) == 3 and not theirs & mine
-        more = set(slots.take(2))
-        assert not more & (mine | theirs)
+        second, also = _holder(2, where)
+        assert not also & (mine | theirs)
     finally:
-        other.send_signal(signal.SIGKILL)
-        other.wait()
-    # a grader that dies however it dies lets its slots go
-    again = set(slots.take(3))
+        first.send_signal(signal.SIGKILL)           # a grader that dies however it dies lets its slots go
+        first.wait()
+    third, again = _holder(3, where)                 # the lowest free ones: the dead grader's
     assert again == theirs
-    slots.give(mine | more | again)
-    assert not slots.held() & (mine | more | again)
+    for p in (second, third):
+        p.kill()
+        p.wait()
+    slots.give(mine)
+    assert not slots.held() & mine
 
 
-def test_threads_of_one_grader_lease_disjoint_slots(tmp_path, monkeypatch):
+def test_threads_of_one_grader_lease_disjoint_slots(tmp_path):
     import threading
-    monkeypatch.setenv("GRADER_SLOTS", str(tmp_path / "locks"))
     got: list[list[int]] = []
-    threads = [threading.Thread(target=lambda: got.append(slots.take(2))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: got.append(slots.take(2, tmp_path))) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -57,9 +58,8 @@ def test_threads_of_one_grader_lease_disjoint_slots(tmp_path, monkeypatch):
     slots.give(flat)
 
 
-def test_a_single_kernel_leases_a_slot_beside_a_batchs_and_gives_it_back(tmp_path, monkeypatch):
+def test_a_single_kernel_leases_a_slot_beside_a_batchs_and_gives_it_back():
     """The reference's run beside a batch's jobs, or a check beside a batch: its own uid."""
-    monkeypatch.setenv("GRADER_SLOTS", str(tmp_path / "locks"))
     a = assignment.get("denoising-autoencoder")
     batch = set(slots.take(3))
     sessions = []
@@ -74,4 +74,4 @@ def test_a_single_kernel_leases_a_slot_beside_a_batchs_and_gives_it_back(tmp_pat
             s.close()
             shutil.rmtree(s.sub.root, ignore_errors=True)
         slots.give(batch)
-    assert not slots.held()
+    assert not slots.held() & ({u - sandbox.UID_BASE for u in uids} | batch)
