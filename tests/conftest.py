@@ -128,6 +128,21 @@ def _reads_batches(item) -> bool:
 
 
 BATCH_READERS = {"test_assignments.py", "test_attacks.py", "test_student.py", "test_similarity.py"}
+
+
+def _slugs_read(items) -> list[str]:
+    """The batches the selected tests read, in the order they read them: a module's SLUG or a
+    `slug` parameter names one; a reader that names none may read any (all five, after)."""
+    named, anyone = [], False
+    for it in filter(_reads_batches, items):
+        params = getattr(getattr(it, "callspec", None), "params", {})
+        slug = getattr(it.module, "SLUG", None) or params.get("slug")
+        if slug in SLUGS:
+            named.append(slug)
+        else:
+            anyone = True
+    named = list(dict.fromkeys(named))
+    return named + [s for s in SLUGS if s not in named] if anyone else named
 _BACKGROUND: list[threading.Thread] = []
 
 
@@ -145,9 +160,7 @@ def pytest_collection_modifyitems(session, config, items):
     if os.environ.get("GRADER_TEST_BACKGROUND") != "1" or not any(map(_reads_batches, items)):
         return
     items.sort(key=_reads_batches)          # stable: each group keeps its order
-    order = [getattr(it.module, "SLUG", "") for it in items if _reads_batches(it)]       # as the tests read them
-    order = list(dict.fromkeys([s for s in order if s in SLUGS] + SLUGS))
-    t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
+    t = threading.Thread(target=_background, args=(config._tmp_path_factory, _slugs_read(items)), name="session-batches",
                          daemon=True)
     _BACKGROUND.append(t)
     t.start()
