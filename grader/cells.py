@@ -110,6 +110,12 @@ def _transform(source: str) -> str:
         return TransformerManager().transform_cell(source)
 
 
+def statement_source(lines: list[str], stmt: ast.stmt) -> str:
+    """A top-level statement's own lines of a parsed cell, its decorators included."""
+    start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+    return "\n".join(lines[start - 1: stmt.end_lineno])
+
+
 def _guard_imports(seg: str, stmt: ast.stmt) -> str:
     """A missing optional module (google.colab, wandb) must not stop the cell's definitions."""
     if isinstance(stmt, (ast.Import, ast.ImportFrom)) and "\n" not in seg.strip():
@@ -139,8 +145,7 @@ def filter_source(source: str) -> tuple[str | None, str]:
     code_lines = code.splitlines()
     kept, dropped = [], 0
     for stmt in tree.body:
-        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-        seg = "\n".join(code_lines[start - 1: stmt.end_lineno])
+        seg = statement_source(code_lines, stmt)
         if keep_statement(stmt):
             kept.append(_guard_imports(seg, stmt))
         else:
@@ -172,8 +177,7 @@ def definitions_of(source: str, bound: set[str] | frozenset = frozenset()) -> st
                     kept.append(_guard_imports(ast.unparse(type(stmt)(**{**vars(stmt), "names": names})), stmt))
                 continue
         if isinstance(stmt, keep):
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            kept.append(_guard_imports("\n".join(lines[start - 1: stmt.end_lineno]), stmt))
+            kept.append(_guard_imports(statement_source(lines, stmt), stmt))
     return "\n".join(kept) or None
 
 

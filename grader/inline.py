@@ -58,8 +58,7 @@ def cell_code(source: str) -> str:
     for stmt in tree.body:
         if _drops(stmt):
             continue
-        start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-        kept.append("\n".join(code_lines[start - 1: stmt.end_lineno]))
+        kept.append(cellplan.statement_source(code_lines, stmt))
     return "\n".join(kept)
 
 

@@ -28,7 +28,7 @@ class MissingArgument(TypeError):
 
 
 @contextlib.contextmanager
-def _bound(spaces: list[dict], values: dict):
+def binding(spaces: list[dict], values: dict):
     """Bind `values` in each namespace for the duration; restore (or remove) them after."""
     saved = [(space, name, space.get(name, _ABSENT)) for space in spaces for name in values]
     try:
@@ -117,10 +117,11 @@ class Context:
         # CalligraphySequence has no `shuffle`) is left out, unless the check needs it; one that
         # **kwargs passed on to where it is refused, too (not noted: the contract allows it)
         optional = [k for k in given if k not in names and k in spec.get("defaults", {}) and k not in self.o.needs]
-        if not any(p.kind == p.VAR_KEYWORD for p in names.values()):
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in names.values())
+        if not takes_any:
             for k in optional:
                 del given[k]
-        if all(k in names for k in given) or any(p.kind == p.VAR_KEYWORD for p in names.values()):
+        if takes_any or all(k in names for k in given):
             try:
                 return fn(**self._defaults(name, sig, given))
             except TypeError as e:
@@ -204,7 +205,7 @@ class Context:
                 spaces.append(mod.__dict__)
         active = dict(self._active)
         try:
-            with _bound(spaces, replacements):
+            with binding(spaces, replacements):
                 self._active.update(replacements)
                 yield
         finally:

@@ -33,6 +33,8 @@ import re
 
 import numpy as np
 
+from .context import binding
+
 MODEL_USES = {".predict", ".fit", ".evaluate", ".compile", ".load_weights", ".sample", ".predict_on_batch",
               ".forward", ".eval", ".to", ".parameters", ".optimizer", ".summary", ".save_weights",
               ".get_weights", ".set_weights", ".layers", ".device", ".calc_likelihood", ".hparams",
@@ -436,20 +438,6 @@ class InlineError(Exception):
 
 
 @contextlib.contextmanager
-def _bound(space: dict, values: dict):
-    saved = {k: space.get(k, _ABSENT) for k in values}
-    try:
-        space.update(values)
-        yield
-    finally:
-        for k, old in saved.items():
-            if old is _ABSENT:
-                space.pop(k, None)
-            else:
-                space[k] = old
-
-
-@contextlib.contextmanager
 def _wrapped(models: list, epochs, paths: dict, record: dict):
     """On the bound models (grader-made objects), for the run: each fit capped at `epochs` and
     silent, its History recorded; each load_weights given the fixture for the path it names."""
@@ -663,7 +651,7 @@ def run(entry: dict, ns: dict, plan: dict, call: dict) -> object:
     code = compile(tree, f"<ipython-input-inline-{entry['item']}>", "exec")
     printed = io.StringIO()
     failed = None
-    with _bound(ns, {k: v for k, v in bind.items() if k in ns or k in free}), \
+    with binding([ns], {k: v for k, v in bind.items() if k in ns or k in free}), \
             _wrapped(models, by_role.get("epochs", None), paths, record), \
             contextlib.redirect_stdout(printed):
         try:

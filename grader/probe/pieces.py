@@ -100,8 +100,7 @@ def parse(text: str, suffix: str, graded) -> Reference:
         tree = cellplan.parse(code)
         lines = code.splitlines()
         for stmt in tree.body:
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            seg = "\n".join(lines[start - 1: stmt.end_lineno])
+            seg = cellplan.statement_source(lines, stmt)
             imports = isinstance(stmt, (ast.Import, ast.ImportFrom)) or (
                 isinstance(stmt, ast.Try) and all(isinstance(s, (ast.Import, ast.ImportFrom)) for s in stmt.body))
             defines = _defines(stmt)
