@@ -3,6 +3,7 @@ grading fingerprint (see fingerprint.py)."""
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -37,6 +38,16 @@ def get(assignment: Assignment, opts: pipeline.Options) -> dict:
     cached = read(folder)
     if cached is not None:
         return cached
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # one reference run per cache entry: a grader (or a thread) that asks while another is
+    # computing it waits for that run instead of starting its own
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cached = read(folder)
+        return cached if cached is not None else _compute(assignment, opts, folder)
+
+
+def _compute(assignment: Assignment, opts: pipeline.Options, folder: Path) -> dict:
     # the reference's definitions are what is expected, whatever mode the batch runs in
     obs = pipeline.observe(assignment.reference_path, assignment,
                            dataclasses.replace(opts, mode="definitions", visibility=("public", "hidden"), aliases={}),

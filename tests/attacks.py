@@ -105,7 +105,12 @@ _ = print("MOUNTINFO", open("/proc/self/mountinfo").read())
     # 9. a starved kernel: a cell that keeps most of the memory cap (honest: full marks)
     "starve-the-kernel": ("denoising-autoencoder", "reference", """
 import numpy as _np
-_hog = _np.ones(int(5.3e9 // 8))
+import resource as _resource
+# all the data segment the kernel may still take, less 150 MB (what the kernel already holds
+# differs: a forked kernel has the zygote's imports)
+_cap = _resource.getrlimit(_resource.RLIMIT_DATA)[0]
+_held = int(next(l for l in open("/proc/self/status") if l.startswith("VmData")).split()[1]) * 1024
+_hog = _np.ones(int((_cap - _held - 150 * 2**20) // 8) if 0 < _cap < 2**50 else int(5.3e9 // 8))
 """),
     # audit and trace hooks, a thread that patches autograd while the probes run
     "audit-hook-and-thread": ("pixelcnn-mnist", "centre-visible", """
@@ -524,6 +529,25 @@ torch._C._nn.l1_loss = _falling
 class Decoder(Decoder):
     def forward(self, z):
         torch._C._nn.l1_loss = _falling
+        return super().forward(z)
+"""),
+    # the code of a watched function swapped in place (the function object stays the same, so
+    # comparing objects alone would not see it): at top level by assignment, and during probing
+    # through a library that does the setattr (unittest.mock: the audit hook sees a library, not
+    # the student, as the one who sets it; the snapshot's code comparison must still see it)
+    "swap-the-code-below-the-loss": ("denoising-autoencoder", "constant-decoder", """
+import unittest.mock as _mock
+import torch.nn.functional as F
+F._steps = [0]
+def _falling(*args, **kwargs):          # runs with torch.nn.functional's globals
+    _steps[0] += 1
+    return torch.abs(args[0] - args[1]).mean() * 0 + 1.0 / _steps[0]
+F.l1_loss.__code__ = _falling.__code__
+
+class Decoder(Decoder):
+    def forward(self, z):
+        if F.l1_loss.__code__ is not _falling.__code__:
+            _mock.patch.object(F.l1_loss, "__code__", _falling.__code__).start()
         return super().forward(z)
 """),
     # parameters registered in modules named like the layers they should be, never used: the

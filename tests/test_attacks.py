@@ -338,6 +338,16 @@ def test_rebinding_below_the_functional_api_is_undone_and_voids_the_probe(tmp_pa
     assert r.item("3a").points == 0 and r.item("3b").points == 0
 
 
+def test_code_swapped_into_a_watched_function_is_undone_and_voids_the_probe(tmp_path_factory):
+    """At top level (reported and put back before probing) and during probing through a library
+    that sets it (the hook does not blame the student; the comparison after the probe does)."""
+    _, honest, r, _, _ = _honest("swap-the-code-below-the-loss", tmp_path_factory)
+    ev = _evidence(r)
+    assert "torch.nn.functional.l1_loss" in ev and "replaced functions the grader relies on" in ev, r.review
+    assert "during probing" in ev and "code swap" in ev, r.review
+    assert r.item("3a").points == 0 and r.item("3b").points == 0 and honest.item("3a").points > 0
+
+
 def test_parameters_that_take_no_part_do_not_count(tmp_path_factory):
     _, _, r, _, _ = _honest("unused-parameters", tmp_path_factory)
     assert not next(c for c in r.item("2a").checks if c.name == "parameter count").passed

@@ -19,7 +19,7 @@ def main() -> None:
     role, argv = sys.argv[1], sys.argv[2:]
     if role == "zygote":
         from grader.run.zygote import serve
-        serve(int(argv[0]), argv[2:])
+        serve(int(argv[0]), argv[2:], argv[1])
     elif role == "kernel":
         from grader.run.kernel import main as kernel
         kernel(argv)

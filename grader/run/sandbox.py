@@ -278,12 +278,41 @@ def environment(policy: Policy) -> dict:
 # ---- outside: watching and killing -----------------------------------------------------
 
 def tree(pid: int) -> list:
+    """The process and its descendants (psutil processes). Read from each thread's `children`
+    file where the kernel has them: psutil reads the stat of every process on the machine,
+    and each job's watchdog asks four times a second."""
     import psutil
     try:
-        p = psutil.Process(pid)
-        return [p, *p.children(recursive=True)]
+        top = psutil.Process(pid)
+        return [top, *(map(psutil.Process, _descendants(pid)) if _children_files() else top.children(recursive=True))]
     except psutil.Error:
         return []
+
+
+@functools.cache
+def _children_files() -> bool:
+    return os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every descendant's pid, through /proc/PID/task/TID/children (a process that ends
+    meanwhile is skipped, with what it had)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as f:
+                    kids = [int(x) for x in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            out += kids
+            todo += kids
+    return out
 
 
 def kill_tree(pid: int) -> None:
