@@ -147,13 +147,12 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     from grader.run.imports import check as imports_check  # the import machinery (run/imports.py)
 
-    # the zygote's snapshot (taken before it forked this kernel) where it still holds, else a
-    # fresh one; from here on it lives only in these closures
+    # the zygote's snapshot (taken before it forked this kernel), brought up to date, or a new
+    # one; from here on it lives only in these closures
     spaces = _namespaces(framework)
     prepared = _PREPARED.pop(framework, None)
     _PREPARED.clear()
-    if prepared is None or not _holds(prepared, spaces):
-        prepared = _snapshot(spaces)
+    prepared = _fresh(prepared, spaces)
     _, snapshot, whole_classes, members, packed = prepared
     del prepared
     whole_names = {f"{name}.{k}" for name, (_, keys) in whole_classes.items() for k in keys}
@@ -525,31 +524,46 @@ def _snapshot(spaces: list) -> tuple:
     """(the namespaces' names and holders, snapshot, whole classes, members, packed): every
     watched attribute as (holder, key, value, code, defaults); each whole class's keys; each
     namespace's snapshot keys, and the same packed for `same` (`_comparers`)."""
-    snap, whole, members = {}, {}, {}
+    taken = ([(n, h) for n, h, _ in spaces], {}, {}, {}, {})
+    for space in spaces:
+        _take(taken, *space)
+    return taken
+
+
+def _take(taken: tuple, name: str, holder, full: bool) -> None:
+    """One namespace into the snapshot (what an earlier take of it held is replaced)."""
+    _, snap, whole, members, packed = taken
+    for key in members.pop(name, []):
+        del snap[key]
+    packed.pop(name, None)
+    try:
+        items = list(vars(holder).items())
+    except TypeError:
+        return
+    if full:
+        whole[name] = (holder, {k for k, _ in items})
+    for k, v in items:
+        if full or callable(v) or isinstance(v, (staticmethod, classmethod)):
+            snap[f"{name}.{k}"] = (holder, k, v, getattr(v, "__code__", None), getattr(v, "__defaults__", None))
+            members.setdefault(name, []).append(f"{name}.{k}")
+    if name in members:
+        packed[name] = _comparers().pack(snap, members[name])
+
+
+def _fresh(prepared: tuple | None, spaces: list) -> tuple:
+    """The zygote's snapshot made this kernel's, or a new one where its namespaces are not
+    these. It runs when the kernel arms, before any student code: what differs since the
+    zygote took it is the grader's own set-up (run/imports.py binds its `check`), taken again."""
+    if prepared is None or len(prepared[0]) != len(spaces) or \
+            not all(n == m and h is g for (n, h), (m, g, _) in zip(prepared[0], spaces)):
+        return _snapshot(spaces)
+    _, _, whole, _, packed = prepared
+    same = _comparers().same
     for name, holder, full in spaces:
-        try:
-            items = list(vars(holder).items())
-        except TypeError:
-            continue
-        if full:
-            whole[name] = (holder, {k for k, _ in items})
-        for k, v in items:
-            if full or callable(v) or isinstance(v, (staticmethod, classmethod)):
-                code = getattr(v, "__code__", None)
-                snap[f"{name}.{k}"] = (holder, k, v, code, getattr(v, "__defaults__", None))
-                members.setdefault(name, []).append(f"{name}.{k}")
-    pack = _comparers().pack
-    packed = {name: pack(snap, names) for name, names in members.items()}
-    return [(n, h) for n, h, _ in spaces], snap, whole, members, packed
-
-
-def _holds(prepared: tuple, spaces: list) -> bool:
-    """The zygote's snapshot is this kernel's: the same namespaces, every watched attribute
-    the same object with the same code, no attribute added to a whole class."""
-    names, _, whole, _, packed = prepared
-    return (len(names) == len(spaces) and all(n == m and h is g for (n, h), (m, g, _) in zip(names, spaces))
-            and all(_comparers().same(p, True) for p in packed.values())
-            and all(len(keys) == len(vars(cls)) and keys.issuperset(vars(cls)) for cls, keys in whole.values()))
+        if name in packed and not same(packed[name], True) or name in whole and \
+                not (len(whole[name][1]) == len(vars(holder)) and whole[name][1].issuperset(vars(holder))):
+            _take(prepared, name, holder, full)
+    return prepared
 
 
 def _comparers() -> types.SimpleNamespace:
