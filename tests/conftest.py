@@ -35,10 +35,8 @@ def variants(slug: str) -> list[Path]:
 
 
 # jobs per session batch: a kernel waits on its channel and the grader between probes, so on CI's
-# 2 cores three jobs keep both busy where two left a third of the time idle; in a full run
-# (batches in the background) the other tests are the third, and a third job beside them costs
-# more CPU (contention) than its overlap saves
-JOBS = int(os.environ.get("GRADER_TEST_JOBS") or (2 if os.environ.get("GRADER_TEST_BACKGROUND") == "1" else 3))
+# 2 cores three jobs keep both busy where two left a third of the time idle
+JOBS = int(os.environ.get("GRADER_TEST_JOBS", "3"))
 
 
 def grade_all(slug: str, paths, out: Path, jobs: int = JOBS, mode: str = "definitions", **budget):
@@ -124,63 +122,31 @@ def _grade_batch(slug: str, tmp_path_factory) -> Batch:
 # find it graded, or wait for it. The CPU a test leaves idle (a kernel starting, a browser, a
 # subprocess) goes to the batches.
 
-# what a test calls to read a session batch (tests/test_attacks.py's helpers call `graded`)
-BATCH_READS = {"graded", "_honest", "attack_output"}
-
-
 def _reads_batches(item) -> bool:
-    """The test calls `graded` (directly, or through a function of its own module): it reads a
-    session batch and goes last. The rest of its module runs early, with the other tests."""
-    fn = getattr(item, "function", None)
-    return fn is not None and bool(BATCH_READS & _names(fn, set()))
+    path = str(item.fspath)
+    return "/tests/assignments/" in path or Path(path).name in BATCH_READERS
 
 
-def _names(fn, seen: set) -> set:
-    """The global names a function's code uses, and those of its own module's functions it calls."""
-    import types
-    code = getattr(fn, "__code__", None)
-    if code is None or code in seen:
-        return set()
-    seen.add(code)
-    todo, names = [code], set()
-    while todo:
-        c = todo.pop()
-        names |= set(c.co_names)
-        todo += [k for k in c.co_consts if isinstance(k, types.CodeType)]
-    module = getattr(fn, "__module__", None)
-    for n in list(names):
-        g = fn.__globals__.get(n)
-        if isinstance(g, types.FunctionType) and g.__module__ == module:
-            names |= _names(g, seen)
-    return names
-
-
-def _slug_of(item) -> str | None:
-    """The batch a reader reads, where it says: its module's SLUG, a `slug` parameter, or the
-    assignment of the attack it is parametrized with."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    attack = getattr(item.module, "ATTACKS", {}).get(params.get("name"))
-    slug = getattr(item.module, "SLUG", None) or params.get("slug") or (attack[0] if attack else None)
-    return slug if slug in SLUGS else None
+BATCH_READERS = {"test_assignments.py", "test_attacks.py", "test_student.py", "test_similarity.py"}
 
 
 def _slugs_read(items) -> list[str]:
-    """The batches the selected tests read, in the order they read them; a reader that names
-    none may read any (all five, after)."""
-    named = [_slug_of(it) for it in filter(_reads_batches, items)]
-    anyone = None in named
-    named = list(dict.fromkeys(n for n in named if n))
+    """The batches the selected tests read, in the order they read them: a module's SLUG or a
+    `slug` parameter names one; a reader that names none may read any (all five, after)."""
+    named, anyone = [], False
+    for it in filter(_reads_batches, items):
+        params = getattr(getattr(it, "callspec", None), "params", {})
+        slug = getattr(it.module, "SLUG", None) or params.get("slug")
+        if slug in SLUGS:
+            named.append(slug)
+        else:
+            anyone = True
+    named = list(dict.fromkeys(named))
     return named + [s for s in SLUGS if s not in named] if anyone else named
-
-
 _BACKGROUND: list[threading.Thread] = []
 
 
 def _background(factory, order: list[str]) -> None:
-    # the next batches' expectations (a cold kernel each, whose run a batch otherwise waits
-    # for on one core) are computed beside the batch before them (expectations.py locks each)
-    ahead = threading.Thread(target=_expectations, args=(order[1:],), name="session-expectations", daemon=True)
-    ahead.start()
     for slug in order:
         try:
             graded(slug, factory)
@@ -189,28 +155,12 @@ def _background(factory, order: list[str]) -> None:
             traceback.print_exc()
 
 
-def _expectations(order: list[str]) -> None:
-    from grader import expectations
-    for slug in order:
-        try:
-            expectations.get(assignment.get(slug), pipeline.Options(mode="definitions", device="cpu", threads=1))
-        except Exception:  # noqa: BLE001 - the batch computes them again and says why
-            pass
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session, config, items):
     if os.environ.get("GRADER_TEST_BACKGROUND") != "1" or not any(map(_reads_batches, items)):
         return
-    order = _slugs_read(items)
-    # the readers of each batch as soon as it is graded, while the next one grades (stable:
-    # each group keeps its order); those that may read any, last
-    rank = {slug: k for k, slug in enumerate(order)}
-
-    def key(it):
-        return (1, rank.get(_slug_of(it), len(order))) if _reads_batches(it) else (0, 0)
-    items.sort(key=key)
-    t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
+    items.sort(key=_reads_batches)          # stable: each group keeps its order
+    t = threading.Thread(target=_background, args=(config._tmp_path_factory, _slugs_read(items)), name="session-batches",
                          daemon=True)
     _BACKGROUND.append(t)
     t.start()
