@@ -263,16 +263,15 @@ def environment(policy: Policy) -> dict:
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "GRADER_PRELOAD": ",".join(policy.preload),
     }
-    # idle threads sleep instead of spinning (spinning threads on busy cores slow every process
-    # on them, a batch's other kernels and the grader included)
-    env["OMP_WAIT_POLICY"] = "PASSIVE"
-    env["KMP_BLOCKTIME"] = "0"
     if policy.threads:
-        # thread pools sized to the cores this kernel has
+        # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning
+        # (spinning threads on oversubscribed cores slow a kernel several-fold under load)
         for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GRADER_THREADS",
                   "TF_NUM_INTRAOP_THREADS"):
             env[k] = str(policy.threads)
         env["TF_NUM_INTEROP_THREADS"] = "1"
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
+        env["KMP_BLOCKTIME"] = "0"
     return env
 
 
