@@ -158,7 +158,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
     whole_names = {f"{name}.{k}" for name, (_, keys) in whole_classes.items() for k in keys}
 
     compare = _comparers()
-    same = compare.same
+    same, entry = compare.same, _entry
 
     def pack(names: list) -> tuple:
         return compare.pack(snapshot, names)
@@ -208,7 +208,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
                          if k not in keys and (callable(v) or hasattr(type(v), "__get__"))]:
                 if extension(v):
                     keys.add(k)
-                    snapshot[f"{name}.{k}"] = (cls, k, v, getattr(v, "__code__", None), getattr(v, "__defaults__", None))
+                    snapshot[f"{name}.{k}"] = entry(cls, k, v)
                     members.setdefault(name, []).append(f"{name}.{k}")
                     packed[name] = pack(members[name])
                     continue
@@ -233,7 +233,7 @@ def arm(channel_path: str, framework: str, workspace: str = WORKSPACE) -> None:
             if swapped and not mutated and now is not _ABSENT and not name.startswith(CRITICAL) \
                     and not by_student(now) and (not framework_name(name) or getattr(now, "__wrapped__", None) is v
                                                  or (name in whole_names and extension(now))):
-                snapshot[name] = (holder, k, now, getattr(now, "__code__", None), getattr(now, "__defaults__", None))
+                snapshot[name] = entry(holder, k, now)
                 continue
             found.append(name)
             if restore:
@@ -478,8 +478,8 @@ def _import_measured(framework: str) -> None:
 
 def prepare(framework: str) -> None:
     """In a zygote, after its imports and before it forks: the snapshot that each kernel's
-    `arm` would take (0.3 s with Keras), taken once. `arm` takes it out of this module before
-    any student code runs, and uses it only if nothing watched has changed since."""
+    `arm` would take (0.1 s with Keras), taken once. `arm` takes it out of this module before
+    any student code runs and brings it up to date (`_fresh`)."""
     _import_measured(framework)
     import grader.run.imports  # noqa: F401
     _PREPARED[framework] = _snapshot(_namespaces(framework))
@@ -525,12 +525,18 @@ def _snapshot(spaces: list) -> tuple:
     watched attribute as (holder, key, value, code, defaults); each whole class's keys; each
     namespace's snapshot keys, and the same packed for `same` (`_comparers`)."""
     taken = ([(n, h) for n, h, _ in spaces], {}, {}, {}, {})
+    pack = _comparers().pack
     for space in spaces:
-        _take(taken, *space)
+        _take(taken, pack, *space)
     return taken
 
 
-def _take(taken: tuple, name: str, holder, full: bool) -> None:
+def _entry(holder, key: str, value) -> tuple:
+    """One watched attribute as the snapshot keeps it: (holder, key, value, code, defaults)."""
+    return holder, key, value, getattr(value, "__code__", None), getattr(value, "__defaults__", None)
+
+
+def _take(taken: tuple, pack, name: str, holder, full: bool) -> None:
     """One namespace into the snapshot (what an earlier take of it held is replaced)."""
     _, snap, whole, members, packed = taken
     for key in members.pop(name, []):
@@ -544,10 +550,10 @@ def _take(taken: tuple, name: str, holder, full: bool) -> None:
         whole[name] = (holder, {k for k, _ in items})
     for k, v in items:
         if full or callable(v) or isinstance(v, (staticmethod, classmethod)):
-            snap[f"{name}.{k}"] = (holder, k, v, getattr(v, "__code__", None), getattr(v, "__defaults__", None))
+            snap[f"{name}.{k}"] = _entry(holder, k, v)
             members.setdefault(name, []).append(f"{name}.{k}")
     if name in members:
-        packed[name] = _comparers().pack(snap, members[name])
+        packed[name] = pack(snap, members[name])
 
 
 def _fresh(prepared: tuple | None, spaces: list) -> tuple:
@@ -558,11 +564,11 @@ def _fresh(prepared: tuple | None, spaces: list) -> tuple:
             not all(n == m and h is g for (n, h), (m, g, _) in zip(prepared[0], spaces)):
         return _snapshot(spaces)
     _, _, whole, _, packed = prepared
-    same = _comparers().same
+    compare = _comparers()
     for name, holder, full in spaces:
-        if name in packed and not same(packed[name], True) or name in whole and \
+        if name in packed and not compare.same(packed[name], True) or name in whole and \
                 not (len(whole[name][1]) == len(vars(holder)) and whole[name][1].issuperset(vars(holder))):
-            _take(prepared, name, holder, full)
+            _take(prepared, compare.pack, name, holder, full)
     return prepared
 
 
