@@ -15,7 +15,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # the distribution was called `grader` before it became `dlgrader` (the index's `grader` is
   # someone else's): an old editable install of that name goes first
   .venv/bin/python -m pip uninstall -q -y grader 2>/dev/null || true
-  .venv/bin/python -m pip install -q -e ".[test]"
+  # uv takes the releases pip would take, from the places pip is configured with (its indexes,
+  # local wheel folders, constraints: ci/pip_to_uv.py), and unpacks and compiles them in
+  # parallel: 70 s on a fresh 2-core machine where pip took 120 s. pip where uv is unavailable.
+  if .venv/bin/python -m pip install -q uv 2>/dev/null; then
+    mapfile -t from_pip < <(.venv/bin/python ci/pip_to_uv.py)
+    .venv/bin/uv pip install -q --python .venv/bin/python --compile-bytecode --index-strategy unsafe-best-match \
+      "${from_pip[@]}" -e ".[test]" || .venv/bin/python -m pip install -q -e ".[test]"
+  else
+    .venv/bin/python -m pip install -q -e ".[test]"
+  fi
   touch "$stamp"
 fi
 # the marking app's browser tests drive Debian's Chromium through Playwright (Playwright's own
