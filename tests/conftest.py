@@ -118,30 +118,57 @@ def _grade_batch(slug: str, tmp_path_factory) -> Batch:
 
 # ---- a full run (GRADER_TEST_BACKGROUND=1, ci/test.sh): the session batches grade in the
 # background from the start, one after another, while the tests that do not read them run first
-# (kernels on their own leased slots, run/slots.py); the tests that read a batch come last and
-# find it graded, or wait for it. The CPU a test leaves idle (a kernel starting, a browser, a
-# subprocess) goes to the batches.
+# (kernels on their own leased slots, run/slots.py); the tests that read a batch come after, batch
+# by batch, and find it graded, or wait for it. The CPU a test leaves idle (a kernel starting, a
+# browser, a subprocess) goes to the batches, and a reader's own kernels fill what a starting batch
+# leaves idle.
 
 def _reads_batches(item) -> bool:
-    path = str(item.fspath)
-    return "/tests/assignments/" in path or Path(path).name in BATCH_READERS
+    """The test, or a fixture it uses, calls `graded` (directly or through a function of its
+    own module): it reads a session batch and goes last. The other tests of its module run
+    early, beside the batches, instead of on one core after the last batch."""
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in (info.name2fixturedefs.values() if info else ()):
+        funcs += [d.func for d in defs]
+    seen: set = set()
+    return any("graded" in _names(fn, seen) for fn in funcs if fn is not None)
 
 
-BATCH_READERS = {"test_assignments.py", "test_attacks.py", "test_student.py", "test_similarity.py"}
+def _names(fn, seen: set) -> set:
+    """The global names a function's code uses, and those of its own module's functions it calls."""
+    import types
+    code = getattr(fn, "__code__", None)
+    if code is None or code in seen:
+        return set()
+    seen.add(code)
+    todo, names = [code], set()
+    while todo:
+        c = todo.pop()
+        names |= set(c.co_names)
+        todo += [k for k in c.co_consts if isinstance(k, types.CodeType)]
+    for n in list(names):
+        g = getattr(fn, "__globals__", {}).get(n)
+        if isinstance(g, types.FunctionType) and g.__module__ == fn.__module__:
+            names |= _names(g, seen)
+    return names
+
+
+def _slug_of(item) -> str | None:
+    """The batch a reader reads, where it says: its module's SLUG, a `slug` parameter, or the
+    assignment of the attack it is parametrized with."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    attack = getattr(item.module, "ATTACKS", {}).get(params.get("name"))
+    slug = getattr(item.module, "SLUG", None) or params.get("slug") or (attack[0] if attack else None)
+    return slug if slug in SLUGS else None
 
 
 def _slugs_read(items) -> list[str]:
-    """The batches the selected tests read, in the order they read them: a module's SLUG or a
-    `slug` parameter names one; a reader that names none may read any (all five, after)."""
-    named, anyone = [], False
-    for it in filter(_reads_batches, items):
-        params = getattr(getattr(it, "callspec", None), "params", {})
-        slug = getattr(it.module, "SLUG", None) or params.get("slug")
-        if slug in SLUGS:
-            named.append(slug)
-        else:
-            anyone = True
-    named = list(dict.fromkeys(named))
+    """The batches the selected tests read, in the order they read them; a reader that names
+    none may read any (all five, after)."""
+    named = [_slug_of(it) for it in filter(_reads_batches, items)]
+    anyone = None in named
+    named = list(dict.fromkeys(n for n in named if n))
     return named + [s for s in SLUGS if s not in named] if anyone else named
 _BACKGROUND: list[threading.Thread] = []
 
@@ -159,8 +186,13 @@ def _background(factory, order: list[str]) -> None:
 def pytest_collection_modifyitems(session, config, items):
     if os.environ.get("GRADER_TEST_BACKGROUND") != "1" or not any(map(_reads_batches, items)):
         return
-    items.sort(key=_reads_batches)          # stable: each group keeps its order
-    t = threading.Thread(target=_background, args=(config._tmp_path_factory, _slugs_read(items)), name="session-batches",
+    order = _slugs_read(items)
+    # each batch's readers as soon as it is graded, while the next one grades (their own kernels
+    # fill the cores a batch leaves idle while it starts); those that may read any, last
+    # (stable: each group keeps its order)
+    rank = {slug: k for k, slug in enumerate(order)}
+    items.sort(key=lambda it: (1, rank.get(_slug_of(it), len(order))) if _reads_batches(it) else (0, 0))
+    t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
                          daemon=True)
     _BACKGROUND.append(t)
     t.start()
