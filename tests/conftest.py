@@ -173,7 +173,17 @@ def _slugs_read(items) -> list[str]:
 _BACKGROUND: list[threading.Thread] = []
 
 
+def _patches(item) -> bool:
+    """The test patches process-wide state (a module's function, an environment variable, the
+    working directory) that a batch grading beside it would see: it runs before the batches start."""
+    return "monkeypatch" in getattr(item, "fixturenames", ())
+
+
+_ALONE = threading.Event()     # set when the tests that patch have run: the batches may start
+
+
 def _background(factory, order: list[str]) -> None:
+    _ALONE.wait()
     for slug in order:
         try:
             graded(slug, factory)
@@ -191,14 +201,23 @@ def pytest_collection_modifyitems(session, config, items):
     # fill the cores a batch leaves idle while it starts); those that may read any, last
     # (stable: each group keeps its order)
     rank = {slug: k for k, slug in enumerate(order)}
-    items.sort(key=lambda it: (1, rank.get(_slug_of(it), len(order))) if _reads_batches(it) else (0, 0))
+    items.sort(key=lambda it: (1, rank.get(_slug_of(it), len(order))) if _reads_batches(it)
+               else (-1, 0) if _patches(it) else (0, 0))
+    if not any(map(_patches, items)):
+        _ALONE.set()
     t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
                          daemon=True)
     _BACKGROUND.append(t)
     t.start()
 
 
+def pytest_runtest_setup(item):
+    if not _ALONE.is_set() and not _patches(item):
+        _ALONE.set()
+
+
 def pytest_sessionfinish(session, exitstatus):
+    _ALONE.set()
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         return                              # the sandboxes die with this process (bwrap's --die-with-parent)
     for t in _BACKGROUND:                   # a batch no test read (-x stopped early) ends before the run does
