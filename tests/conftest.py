@@ -125,8 +125,8 @@ def _grade_batch(slug: str, tmp_path_factory) -> Batch:
 
 def _reads_batches(item) -> bool:
     """The test, or a fixture it uses, calls `graded` (directly or through a function of its
-    own module): it reads a session batch and goes last. The other tests of its module run
-    early, beside the batches, instead of on one core after the last batch."""
+    own module): it reads a session batch and runs after the batch is graded. The other tests of
+    its module run early, beside the batches, instead of on one core after the last batch."""
     funcs = [getattr(item, "function", None)]
     info = getattr(item, "_fixtureinfo", None)
     for defs in (info.name2fixturedefs.values() if info else ()):
@@ -170,6 +170,8 @@ def _slugs_read(items) -> list[str]:
     anyone = None in named
     named = list(dict.fromkeys(n for n in named if n))
     return named + [s for s in SLUGS if s not in named] if anyone else named
+
+
 _BACKGROUND: list[threading.Thread] = []
 
 
