@@ -5,8 +5,7 @@ import shlex
 import subprocess
 import sys
 
-FLAGS = {"index-url": "--index-url", "extra-index-url": "--extra-index-url", "find-links": "--find-links",
-         "constraint": "--constraint"}
+PASSED = {"index-url", "extra-index-url", "find-links", "constraint"}     # the same option names in uv
 
 
 def settings() -> dict[str, list[str]]:
@@ -24,8 +23,8 @@ def settings() -> dict[str, list[str]]:
 def main() -> None:
     args, found = [], settings()
     for name, values in found.items():
-        if name in FLAGS:
-            args += [part for v in values for part in (FLAGS[name], v)]
+        if name in PASSED:
+            args += [part for v in values for part in (f"--{name}", v)]
     if "cert" in found:
         args.append("--native-tls")          # the machine's certificates, as pip is told to use
     print("\n".join(args))

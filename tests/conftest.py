@@ -205,8 +205,6 @@ def pytest_collection_modifyitems(session, config, items):
     rank = {slug: k for k, slug in enumerate(order)}
     items.sort(key=lambda it: (1, rank.get(_slug_of(it), len(order))) if _reads_batches(it)
                else (-1, 0) if _patches(it) else (0, 0))
-    if not any(map(_patches, items)):
-        _ALONE.set()
     t = threading.Thread(target=_background, args=(config._tmp_path_factory, order), name="session-batches",
                          daemon=True)
     _BACKGROUND.append(t)
