@@ -93,6 +93,8 @@ def _local(todo: list[int], paths, labels, late, assignment, expected, opts, out
         if len(todo) > jobs + 1 else None
     # the jobs' slots (their sandbox uids), never those of a kernel running beside this batch
     leased = slot_lease.take(jobs + 1)
+    if pool is not None:
+        pool.warm(leased)
     slots: queue.Queue[int] = queue.Queue()
     for k in leased:
         slots.put(k)

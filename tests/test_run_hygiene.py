@@ -1,7 +1,7 @@
 """The kernel's hygiene without a kernel (fast): the import guard and the source-only loader
 (grader/run/imports.py) in a real interpreter, the grader's bounded reading of a kernel's
-descriptors and outputs (grader/run/output.py), and bytecode left out when a submission is
-loaded. The attack suite (tests/attacks.py) grades the same through real kernels."""
+descriptors and outputs (grader/run/output.py), bytecode left out when a submission is
+loaded, and a killed process tree (grader/run/sandbox.py). The attack suite (tests/attacks.py) grades the same through real kernels."""
 import json
 import os
 import py_compile
@@ -11,9 +11,10 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from grader import submission
-from grader.run import imports, output
+from grader.run import imports, output, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -173,3 +174,26 @@ def test_kernel_streams_keep_a_capped_share_of_each_cell(tmp_path):
     out.parent_header = err.parent_header = {"msg_id": "b"}        # the next cell
     out.write("y" * 500)
     assert "y" * 100 in out.got and sum("output truncated" in t for t in out.got + err.got) == 2
+
+
+def test_a_killed_tree_leaves_nothing_running_and_the_graders_own_child_collected():
+    """A sandbox's tree is killed whole, parents with their children: the orphans end as
+    zombies that the machine's init collects when it will, and kill() does not wait for that;
+    the grader's own child it collects (no zombie of the grader's is left)."""
+    import time
+
+    import psutil
+    p = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300 & wait"])
+    stop = time.monotonic() + 10
+    while len(procs := sandbox.tree(p.pid)) < 3 and time.monotonic() < stop:
+        time.sleep(0.01)
+    assert len(procs) == 3, procs
+    sandbox.kill(procs)
+    for q in procs:
+        try:
+            assert q.status() == psutil.STATUS_ZOMBIE and q.pid != p.pid, q
+        except psutil.NoSuchProcess:
+            pass
+    with pytest.raises(ChildProcessError):          # kill() collected it
+        os.waitpid(p.pid, os.WNOHANG)
+    p.returncode = -9                               # so Popen does not wait for it again

@@ -319,15 +319,37 @@ def kill_tree(pid: int) -> None:
     kill(tree(pid))
 
 
-def kill(procs: list) -> None:
-    """SIGKILL each (psutil) process and wait for them."""
+def kill(procs: list, timeout: float = 5.0) -> None:
+    """SIGKILL each (psutil) process and wait until each has ended. One that has ended and waits
+    to be collected (a zombie) counts as ended: when its parent was killed too (an inner bwrap
+    whose outer one was), the machine's init collects it on its own schedule, 2 s here and
+    never where init does not reap, while psutil's wait polled until then or its timeout (a
+    batch's end sat idle 2-5 s a slot). The grader's own children it collects."""
     import psutil
     for p in procs:
         try:
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(procs, timeout=5)
+    pending, delay, stop = list(procs), 0.0005, time.monotonic() + timeout
+    while True:
+        pending = [p for p in pending if not _ended(p)]
+        if not pending or time.monotonic() >= stop:
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+def _ended(p) -> bool:
+    import psutil
+    try:
+        if p.status() != psutil.STATUS_ZOMBIE:
+            return False
+        if p.ppid() == os.getpid():
+            os.waitpid(p.pid, os.WNOHANG)
+    except (psutil.NoSuchProcess, ChildProcessError):
+        pass
+    return True
 
 
 def disk_usage(path: Path) -> int:

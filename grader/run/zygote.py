@@ -291,7 +291,13 @@ class Zygote:
         self.sock = parent
         self.sock.settimeout(READY_TIMEOUT_S)
         self.file = parent.makefile("rb")
-        reply = json.loads(self.file.readline() or b"{}")
+
+    def ready(self) -> None:
+        """Wait for its imports (in the caller's thread: the slots' zygotes import at once)."""
+        try:
+            reply = json.loads(self.file.readline() or b"{}")
+        except (OSError, ValueError) as e:
+            reply = {"error": str(e)}
         if "ready" not in reply:
             self.close()
             raise RuntimeError(f"the zygote did not start: {reply.get('error', 'no reply')}")
@@ -373,7 +379,9 @@ class Pool:
         self.threads, self.memory_mb, self.read_only = threads, memory_mb, read_only
         self._zygotes: dict[int, Zygote] = {}
         self._failed: set[int] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()                        # the maps above
+        self._starting: dict[int, threading.Lock] = {}       # per slot: one start at a time
+        self._closed = False
         # bwrap dies with the *thread* that started it (PR_SET_PDEATHSIG), and a slot outlives
         # the worker that happened to need a new zygote: one thread starts them all and lives
         # until the pool is closed
@@ -390,7 +398,10 @@ class Pool:
 
     def _start(self, slot: int, policy: sandbox.Policy) -> Zygote:
         done: concurrent.futures.Future = concurrent.futures.Future()
-        self._requests.put((lambda: Zygote(policy, self.framework, self.modules, self.root / f"slot{slot}.log"), done))
+        with self._lock:            # never behind the launcher's end (close)
+            if self._closed:
+                raise RuntimeError("the batch has ended")
+            self._requests.put((lambda: Zygote(policy, self.framework, self.modules, self.root / f"slot{slot}.log"), done))
         return done.result()
 
     @staticmethod
@@ -411,11 +422,15 @@ class Pool:
 
     def get(self, slot: int) -> Zygote | None:
         """The slot's live zygote (started again if a kernel killed it), or None when this
-        slot cannot have one (the caller starts a kernel the ordinary way)."""
+        slot cannot have one (the caller starts a kernel the ordinary way). Slots start theirs
+        at once: a batch's first kernels wait for one zygote's imports, not for each in turn."""
         with self._lock:
-            if slot in self._failed:
+            if slot in self._failed or self._closed:
                 return None
-            z = self._zygotes.get(slot)
+            slot_lock = self._starting.setdefault(slot, threading.Lock())
+        with slot_lock:
+            with self._lock:
+                z = self._zygotes.get(slot)
             if z is not None and not z.alive():
                 z.close()
                 z = None
@@ -425,13 +440,28 @@ class Pool:
                 _wipe(policy.run)
                 try:
                     z = self._start(slot, policy)
+                    z.ready()
                 except (OSError, RuntimeError, ValueError, socket.timeout) as e:
-                    print(f"grader: no warm kernel for slot {slot} ({e}); starting kernels one by one",
-                          file=sys.stderr)
-                    self._failed.add(slot)
+                    if not self._closed:
+                        print(f"grader: no warm kernel for slot {slot} ({e}); starting kernels one by one",
+                              file=sys.stderr)
+                    with self._lock:
+                        self._failed.add(slot)
                     return None
-                self._zygotes[slot] = z
+                with self._lock:
+                    if not self._closed:
+                        self._zygotes[slot] = z
+                        return z
+                z.close()          # the batch ended while it started
+                return None
             return z
+
+    def warm(self, slots) -> None:
+        """Start these slots' zygotes now, side by side: a batch's first kernels would otherwise
+        start them one after another (its producer prepares one submission at a time), one
+        core importing while the other waits."""
+        for slot in slots:
+            threading.Thread(target=self.get, args=(slot,), daemon=True, name=f"zygote-{slot}").start()
 
     def discard(self, slot: int) -> None:
         """A zygote that failed to fork: the slot's next kernel gets a fresh one."""
@@ -455,8 +485,9 @@ class Pool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for z in self._zygotes.values():
                 z.close()
             self._zygotes.clear()
-        self._requests.put(None)
+            self._requests.put(None)
         shutil.rmtree(self.root, ignore_errors=True)
