@@ -1,7 +1,8 @@
 """The kernel's hygiene without a kernel (fast): the import guard and the source-only loader
 (grader/run/imports.py) in a real interpreter, the grader's bounded reading of a kernel's
 descriptors and outputs (grader/run/output.py), bytecode left out when a submission is
-loaded, and a killed process tree (grader/run/sandbox.py). The attack suite (tests/attacks.py) grades the same through real kernels."""
+loaded, and a killed process tree (grader/run/sandbox.py). The attack suite (tests/attacks.py)
+grades the same through real kernels."""
 import json
 import os
 import py_compile

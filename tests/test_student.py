@@ -20,6 +20,7 @@ import pytest
 from conftest import SLUGS, cases, graded
 
 from grader import __version__, assignment, cells, fingerprint, submission
+from grader.run import sandbox
 from grader.student import bundle, notebook
 
 POINTS = re.compile(r"^(\S+): ([\d.]+) / ([\d.]+)$", re.M)
@@ -31,9 +32,7 @@ def _env() -> dict:
     # one thread per pool, as the batches' kernels have: in a full run this kernel shares two
     # cores with a session batch's three, and torch's two spinning OpenMP threads then ran
     # colourization's check 63-154 s instead of 11 (the points do not depend on it)
-    one = {k: "1" for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                            "TF_NUM_INTEROP_THREADS")}
-    return {**env, **one, "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "200"}
+    return {**env, **sandbox.thread_environment(1), "COLUMNS": "200"}
 
 
 @pytest.fixture(scope="module")

@@ -264,15 +264,16 @@ def environment(policy: Policy) -> dict:
         "GRADER_PRELOAD": ",".join(policy.preload),
     }
     if policy.threads:
-        # thread pools sized to the cores this kernel has; idle threads sleep instead of spinning
-        # (spinning threads on oversubscribed cores slow a kernel several-fold under load)
-        for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GRADER_THREADS",
-                  "TF_NUM_INTRAOP_THREADS"):
-            env[k] = str(policy.threads)
-        env["TF_NUM_INTEROP_THREADS"] = "1"
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
-        env["KMP_BLOCKTIME"] = "0"
+        env.update(thread_environment(policy.threads))
     return env
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    """Thread pools sized to the cores a kernel has; idle threads sleep instead of spinning
+    (spinning threads on oversubscribed cores slow a kernel several-fold under load)."""
+    env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GRADER_THREADS",
+                                     "TF_NUM_INTRAOP_THREADS")}
+    return {**env, "TF_NUM_INTEROP_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}
 
 
 # ---- outside: watching and killing -----------------------------------------------------
@@ -319,7 +320,7 @@ def kill_tree(pid: int) -> None:
     kill(tree(pid))
 
 
-def kill(procs: list, timeout: float = 5.0) -> None:
+def kill(procs: list) -> None:
     """SIGKILL each (psutil) process and wait until each has ended. One that has ended and waits
     to be collected (a zombie) counts as ended: when its parent was killed too (an inner bwrap
     whose outer one was), the machine's init collects it on its own schedule, 2 s here and
@@ -331,7 +332,7 @@ def kill(procs: list, timeout: float = 5.0) -> None:
             p.kill()
         except psutil.Error:
             pass
-    pending, delay, stop = list(procs), 0.0005, time.monotonic() + timeout
+    pending, delay, stop = list(procs), 0.0005, time.monotonic() + 5
     while True:
         pending = [p for p in pending if not _ended(p)]
         if not pending or time.monotonic() >= stop:
