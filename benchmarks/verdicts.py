@@ -76,7 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("slugs", nargs="*")
     ap.add_argument("--warm", action="store_true", help="keep $GRADER_CACHE (default: a cold cache, as on CI)")
-    ap.add_argument("--jobs", type=int, default=None, help="jobs per batch (default: the suite's, GRADER_TEST_JOBS or 3)")
+    ap.add_argument("--jobs", type=int, default=None, help="jobs per batch (default: the suite's: GRADER_TEST_JOBS, else one more than the cores)")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="verdicts-"))
     if not args.warm:

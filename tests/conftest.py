@@ -34,9 +34,20 @@ def variants(slug: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "_"))) if folder.is_dir() else []
 
 
-# jobs per session batch: a kernel waits on its channel and the grader between probes, so on CI's
-# 2 cores three jobs keep both busy where two left a third of the time idle
-JOBS = int(os.environ.get("GRADER_TEST_JOBS", "3"))
+def _jobs() -> int:
+    """Jobs per session batch: a kernel waits on its channel and the grader between probes, so one
+    job more than the cores keeps them busy (on CI's 2 cores three jobs keep both busy where two
+    left a third of the time idle); at most one per 2 GiB of available memory (a Keras kernel
+    holds about 1.5)."""
+    if os.environ.get("GRADER_TEST_JOBS"):
+        return max(1, int(os.environ["GRADER_TEST_JOBS"]))
+    import psutil
+
+    from grader.run.sandbox import available_cores
+    return max(1, min(available_cores() + 1, psutil.virtual_memory().available // (2 << 30)))
+
+
+JOBS = _jobs()
 
 
 def grade_all(slug: str, paths, out: Path, jobs: int = JOBS, mode: str = "definitions", **budget):
