@@ -44,17 +44,13 @@ class _Folders:
         return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.root))
 
 
-def kind_of(case: str, slug: str, conftest) -> str:
-    if case in ("reference", "skeleton"):
-        return "reference/skeleton"
-    if case.startswith("attack:"):
-        return "attacks"
+def kinds(slug: str, conftest) -> dict[str, str]:
+    """Case name -> its kind, for the named cases of mutants.toml (the batch names the rest:
+    the reference, the skeleton, "attack:..." and the variants by their stems)."""
     c = conftest.cases(slug)
-    if case in c.get("mutants", {}) or case in c.get("alternatives", {}):
-        return "mutants"
-    if case in c.get("examples", {}):
-        return "examples"
-    return "variants"
+    return {**{n: "mutants" for g in ("mutants", "alternatives") for n in c.get(g, {})},
+            **{n: "examples" for n in c.get("examples", {})},
+            "reference": "reference/skeleton", "skeleton": "reference/skeleton"}
 
 
 def measure(slug: str, root: Path, conftest) -> tuple[int, float, float, Counter]:
@@ -62,12 +58,14 @@ def measure(slug: str, root: Path, conftest) -> tuple[int, float, float, Counter
     b0, t0 = busy_seconds(), time.monotonic()
     batch = conftest._grade_batch(slug, _Folders(root))
     wall, busy = time.monotonic() - t0, busy_seconds() - b0
+    # the examples are not in batch.names: their case name is their file name
     case_of = {file: case for case, file in batch.names.items()}
+    kind_of = kinds(slug, conftest)
     kernel = Counter()
     for file, r in batch.results.items():
-        t = r.timings
-        kernel[kind_of(case_of.get(file, file), slug, conftest)] += \
-            t.get("kernel_start_s", 0) + t.get("execute_s", 0) + t.get("probe_s", 0)
+        case, t = case_of.get(file, file), r.timings
+        kind = "attacks" if case.startswith("attack:") else kind_of.get(case, "variants")
+        kernel[kind] += t.get("kernel_start_s", 0) + t.get("execute_s", 0) + t.get("probe_s", 0)
     total = sum(kernel.values()) or 1.0
     return len(batch.results), wall, busy, Counter({k: busy * v / total for k, v in kernel.items()})
 
